@@ -1,0 +1,51 @@
+/**
+ * The library's error hierarchy. Programmer errors (wrong shapes, non-finite input, unknown options) throw one
+ * of these; expected numerical outcomes (declined, refused) are returned as values instead.
+ */
+export class LvaError extends Error {
+  override name = 'LvaError';
+}
+
+/** Two arguments disagree in shape, or an argument has the wrong shape. */
+export class ShapeError extends LvaError {
+  override name = 'ShapeError';
+  constructor(
+    message: string,
+    readonly expected: readonly number[],
+    readonly received: readonly number[],
+  ) {
+    super(message);
+  }
+}
+
+/** An argument contains NaN or ±Infinity. */
+export class NonFiniteError extends LvaError {
+  override name = 'NonFiniteError';
+  constructor(
+    message: string,
+    readonly argument: string,
+    readonly row: number,
+    readonly column: number,
+  ) {
+    super(message);
+  }
+}
+
+/** An option has an unknown name or an invalid value. */
+export class OptionError extends LvaError {
+  override name = 'OptionError';
+  constructor(
+    message: string,
+    readonly option: string,
+  ) {
+    super(message);
+  }
+}
+
+/** True for any error thrown by this library, across realms and duplicate package copies. */
+export function isLvaError(e: unknown): e is LvaError {
+  return (
+    e instanceof LvaError ||
+    (e instanceof Error && ['LvaError', 'ShapeError', 'NonFiniteError', 'OptionError'].includes(e.name))
+  );
+}

@@ -1,0 +1,26 @@
+export { LvaAccumulator, type AccumulatorOptions } from './accumulator.js';
+export { cholesky, solveLower, solveUpperT } from './cholesky.js';
+export { eigh, type SymmetricEigen } from './eigh.js';
+export { isLvaError, LvaError, NonFiniteError, OptionError, ShapeError } from './errors.js';
+export { applyHead, fitsFloat32, FLOAT32_MAX, type Head } from './head.js';
+export {
+  lvaUpdate,
+  lvaUpdateFromResidue,
+  pairedResidue,
+  perturbResidue,
+  type DiagnosticFlag,
+  type Diagnostics,
+  type LvaResult,
+} from './lva.js';
+export * from './matrix.js';
+export { DEFAULT_GRID, rejectUnknownOptions, type LvaOptions } from './options.js';
+export type { SelectionRule, SelectionSummary } from './selection.js';
+export {
+  computeSourceStatistics,
+  mergeSourceStatistics,
+  sourceMetric,
+  SourceStatisticsAccumulator,
+  sourceStatisticsFromJSON,
+  sourceStatisticsToJSON,
+  type SourceStatistics,
+} from './source-statistics.js';

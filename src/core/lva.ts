@@ -1,0 +1,376 @@
+import { match, P } from 'ts-pattern';
+import { cholesky } from './cholesky.js';
+import { OptionError, ShapeError } from './errors.js';
+import { applyHead, fitsFloat32, validateHead, type Head } from './head.js';
+import { appendOnes, assertFinite, frobenius, sub, type Matrix } from './matrix.js';
+import { resolveLvaOptions, type LvaOptions, type ResolvedLvaOptions } from './options.js';
+import { dualSystem, primalSystem, type RidgeSystem } from './ridge-system.js';
+import { select, type Candidate, type SelectionRule, type SelectionSummary } from './selection.js';
+import { sourceMetric } from './source-statistics.js';
+
+/** Warnings a solve can raise; each is also explained in the README's diagnostics table. */
+export type DiagnosticFlag =
+  /** rank/2 ≤ n ≤ 2·rank with little regularisation: where the raw pseudo-inverse generalises worst. */
+  | 'interpolation-zone'
+  /** The features have fewer independent directions than min(n, p). */
+  | 'rank-deficient'
+  /** `'auto'` ran without source statistics, so the penalty is ‖ΔW‖² rather than the change on source inputs. */
+  | 'identity-metric-without-source';
+
+/** What every solve reports (method.md §6.8). */
+export interface Diagnostics {
+  /** Regression rows n. */
+  readonly rows: number;
+  /** Head input width d, plus one when the bias is fitted. */
+  readonly width: number;
+  readonly outputs: number;
+  readonly form: 'primal' | 'dual';
+  readonly metric: 'identity' | 'source';
+  /** Numerical rank of the (whitened) features and the eigenvalue cutoff that defined it. */
+  readonly rank: number;
+  readonly cutoff: number;
+  /** σ_max/σ_min over the kept directions of the (whitened) features. */
+  readonly condition: number;
+  /** The paper's exact-fit condition: rank equals the number of rows, so λ = 0 fits every row. */
+  readonly exactFitCondition: boolean;
+  readonly regularization: {
+    readonly mode: 'auto' | 'fixed';
+    /** λ used (0 = pseudo-inverse, Infinity = pretrained head kept). */
+    readonly lambda: number;
+    /** λ as a multiple of the mean eigenvalue. */
+    readonly relativeLambda: number;
+    /** Effective degrees of freedom tr H_λ. */
+    readonly degreesOfFreedom: number;
+    readonly selection?: SelectionSummary | undefined;
+  };
+  /** ‖Q_k‖ per output before the update (the transferal residue) and ‖E_k‖ after, on the fitting rows. */
+  readonly residualBefore: readonly number[];
+  readonly residualAfter: readonly number[];
+  /** ‖ΔW‖_F (bias row included when fitted), ‖W_new‖_F, and their ratio to ‖W‖_F. */
+  readonly deltaNorm: number;
+  readonly weightNorm: number;
+  readonly relativeChange: number;
+  readonly flags: readonly DiagnosticFlag[];
+}
+
+/**
+ * The outcome of a solve. Programmer errors throw; these are the outcomes a caller should handle.
+ * - `updated`: a new head (every direction of the features used).
+ * - `updated-with-cutoff`: λ = 0 on rank-deficient features: directions below the cutoff were left unchanged.
+ * - `declined`: the pretrained head is kept (`head` is it, unchanged).
+ * - `refused`: no solution could be produced; `message` says why and what to do.
+ */
+export type LvaResult =
+  | { readonly kind: 'updated'; readonly head: Head; readonly delta: Head; readonly diagnostics: Diagnostics }
+  | { readonly kind: 'updated-with-cutoff'; readonly head: Head; readonly delta: Head; readonly diagnostics: Diagnostics }
+  | { readonly kind: 'declined'; readonly reason: 'residue-below-tolerance' | 'no-adaptation-wins'; readonly head: Head; readonly diagnostics: Diagnostics }
+  | {
+      readonly kind: 'refused';
+      readonly reason: 'too-few-rows' | 'non-finite-solution' | 'float32-overflow';
+      readonly message: string;
+      readonly diagnostics: Diagnostics;
+    };
+
+/**
+ * Exact LVA update of a linear head: the change ΔW that fits the transferal residue Q = Y − Z·W − b,
+ *
+ *   ΔW_λ = argmin ‖Z·ΔW − Q‖² + λ·tr(ΔWᵀ·S·ΔW),   W_new = W + ΔW_λ,
+ *
+ * with S = I (minimum-norm change; λ → 0 is the published Z⁺·Q) or the source-feature metric. Needs no
+ * source data or pairing (method.md §3.4). Solved in float64 in the dual (n×n) form when n ≤ p and the primal
+ * (p×p) form otherwise; `'auto'` chooses λ by closed-form leave-one-out from one eigendecomposition.
+ *
+ * Pure and synchronous: no tensors, no I/O, inputs are not mutated.
+ *
+ * @param latents - Z, the target features feeding the head, one row per regression row (n × d).
+ * @param targets - Y, target labels in the head's pre-activation space (n × m).
+ * @param head - the pretrained weights W (d × m) and optional bias b (m).
+ * @returns an {@link LvaResult}; numerical outcomes are values, not exceptions.
+ * @throws {@link ShapeError} when shapes disagree; {@link NonFiniteError} on NaN/±Infinity; {@link OptionError} on bad options.
+ * @example
+ * const r = lvaUpdate(Z, Y, { weights: W, bias: b });
+ * if (r.kind === 'updated') use(r.head);
+ */
+export function lvaUpdate(latents: Matrix, targets: Matrix, head: Head, options: LvaOptions = {}): LvaResult {
+  const fn = 'lvaUpdate';
+  validateRows(fn, latents, targets, 'targets', head);
+  assertFinite(fn, 'targets', targets);
+  const residue = sub(targets, applyHead(latents, head));
+  return solveRows(fn, latents, residue, head, options, frobenius(targets));
+}
+
+/**
+ * The same update from a residue computed elsewhere, e.g. the perturb (first-order) variant's
+ * Q = Ỹ − f(X) − J_f(X)·δX (see {@link perturbResidue}).
+ */
+export function lvaUpdateFromResidue(latents: Matrix, residue: Matrix, head: Head, options: LvaOptions = {}): LvaResult {
+  const fn = 'lvaUpdateFromResidue';
+  validateRows(fn, latents, residue, 'residue', head);
+  assertFinite(fn, 'residue', residue);
+  return solveRows(fn, latents, residue, head, options, frobenius(residue));
+}
+
+function validateRows(fn: string, latents: Matrix, other: Matrix, name: string, head: Head): void {
+  validateHead(fn, head);
+  if (!latents || !(latents.data instanceof Float64Array)) {
+    throw new ShapeError(`${fn}: latents must be a Matrix { rows, cols, data: Float64Array }; build one with matrix(rows, cols, data).`, [], []);
+  }
+  if (!other || !(other.data instanceof Float64Array)) {
+    throw new ShapeError(`${fn}: ${name} must be a Matrix { rows, cols, data: Float64Array }; build one with matrix(rows, cols, data).`, [], []);
+  }
+  if (latents.rows === 0) {
+    throw new ShapeError(`${fn}: latents has 0 rows; pass at least one target row.`, [1], [0]);
+  }
+  if (latents.rows !== other.rows) {
+    throw new ShapeError(`${fn}: latents has ${latents.rows} rows but ${name} has ${other.rows}; pass one ${name} row per latent row.`, [latents.rows], [other.rows]);
+  }
+  if (latents.cols !== head.weights.rows) {
+    throw new ShapeError(
+      `${fn}: latents have ${latents.cols} columns but the head's weights have ${head.weights.rows} rows; pass the features that feed the head.`,
+      [head.weights.rows],
+      [latents.cols],
+    );
+  }
+  if (other.cols !== head.weights.cols) {
+    throw new ShapeError(
+      `${fn}: ${name} has ${other.cols} columns but the head has ${head.weights.cols} outputs; pass one ${name} column per head output.`,
+      [head.weights.cols],
+      [other.cols],
+    );
+  }
+  assertFinite(fn, 'latents', latents, 'check that features were extracted in inference mode');
+}
+
+/** A metric as its Cholesky factor (undefined = identity). @internal */
+export interface MetricChoice {
+  readonly name: 'identity' | 'source';
+  readonly factor: Matrix | undefined;
+}
+
+/** The metrics `'auto'` (or a fixed λ) will use. @internal */
+export function metricsFor(opt: ResolvedLvaOptions, width: number, explicitMetric: boolean): MetricChoice[] {
+  const source = (): MetricChoice => {
+    const S = sourceMetric(opt.source!, opt.fitBias, opt.metricFloor);
+    if (S.rows !== width) {
+      throw new ShapeError(
+        `lvaUpdate: source statistics have width ${opt.source!.width} but the head's input width is ${opt.fitBias ? width - 1 : width}; compute them from the same layer's features.`,
+        [opt.fitBias ? width - 1 : width],
+        [opt.source!.width],
+      );
+    }
+    return { name: 'source', factor: cholesky(S) };
+  };
+  const identity: MetricChoice = { name: 'identity', factor: undefined };
+  if (opt.regularization === 0 && !explicitMetric) return [identity];
+  return match(opt.metric)
+    .with('identity', () => [identity])
+    .with('source', () => [source()])
+    .with('best', () => (opt.regularization === 'auto' ? [identity, source()] : [source()]))
+    .exhaustive();
+}
+
+function solveRows(fn: string, latents: Matrix, residue: Matrix, head: Head, options: LvaOptions, targetNorm: number): LvaResult {
+  const opt = resolveLvaOptions(fn, options, head.bias !== undefined);
+  const z = opt.fitBias ? appendOnes(latents) : latents;
+  const n = z.rows, p = z.cols;
+  const metrics = metricsFor(opt, p, options.metric !== undefined);
+  const dual = opt.form === 'dual' || (opt.form === 'auto' && n <= p);
+  const systems = metrics.map((mc) => (dual ? dualSystem(z, residue, mc.factor, opt.rcond) : primalSystem({ kind: 'rows', z, q: residue }, mc.factor, opt.rcond)));
+  return finish(fn, head, opt, systems, metrics, targetNorm);
+}
+
+/**
+ * Chooses λ on prepared systems and builds the result. Shared by {@link lvaUpdate} and the streaming accumulator.
+ * @internal
+ */
+export function finish(
+  fn: string,
+  head: Head,
+  opt: ResolvedLvaOptions,
+  systems: readonly RidgeSystem[],
+  metrics: readonly MetricChoice[],
+  targetNorm: number,
+): LvaResult {
+  const base = systems[0]!;
+  const n = base.rows, p = base.width, m = base.outputs;
+  const residueNorm = Math.sqrt(base.residualSq.reduce((s, v) => s + v, 0));
+  const before = Array.from(base.residualSq, Math.sqrt);
+  const wAug = augmentedWeights(head, opt.fitBias);
+  const wNorm = frobenius(wAug);
+
+  const diagnosticsFor = (sysIndex: number, lambda: number, delta: Matrix | undefined, after: readonly number[], selection?: SelectionSummary): Diagnostics => {
+    const s = systems[sysIndex]!;
+    const mu = s.eigenvalues;
+    let minKept = Infinity;
+    for (const v of mu) if (v > s.cutoff) minKept = Math.min(minKept, v);
+    const condition = s.rank > 0 ? Math.sqrt(mu[0]! / minKept) : Infinity;
+    const flags: DiagnosticFlag[] = [];
+    if (s.rank / 2 <= n && n <= 2 * s.rank && lambda < 1e-3 * s.scale) flags.push('interpolation-zone');
+    if (s.rank < Math.min(n, p)) flags.push('rank-deficient');
+    if (opt.regularization === 'auto' && !opt.source) flags.push('identity-metric-without-source');
+    const deltaNorm = delta ? frobenius(delta) : 0;
+    const newNorm = delta ? frobenius(addInto(wAug, delta)) : wNorm;
+    return {
+      rows: n, width: p, outputs: m, form: s.form, metric: metrics[sysIndex]!.name, rank: s.rank, cutoff: s.cutoff, condition,
+      exactFitCondition: s.rank === n,
+      regularization: {
+        mode: opt.regularization === 'auto' ? 'auto' : 'fixed',
+        lambda,
+        relativeLambda: s.scale > 0 ? lambda / s.scale : lambda === 0 ? 0 : Infinity,
+        degreesOfFreedom: s.degreesOfFreedom(lambda),
+        selection,
+      },
+      residualBefore: before,
+      residualAfter: after,
+      deltaNorm,
+      weightNorm: newNorm,
+      relativeChange: wNorm > 0 ? deltaNorm / wNorm : deltaNorm === 0 ? 0 : Infinity,
+      flags,
+    };
+  };
+
+  // Already fitted: nothing to learn.
+  if (residueNorm <= opt.residualTolerance * Math.max(targetNorm, Number.MIN_VALUE) || residueNorm === 0) {
+    return { kind: 'declined', reason: 'residue-below-tolerance', head, diagnostics: diagnosticsFor(0, Infinity, undefined, before) };
+  }
+
+  let sysIndex = 0;
+  let lambda: number;
+  let selection: SelectionSummary | undefined;
+  if (opt.regularization === 'auto') {
+    const needsRows = opt.selection !== 'gcv';
+    if (needsRows && n < 3) {
+      return {
+        kind: 'refused',
+        reason: 'too-few-rows',
+        message: `${fn}: 'auto' regularization needs at least 3 target rows to cross-validate λ; received ${n}. Pass more rows, or a fixed regularization (a number).`,
+        diagnostics: diagnosticsFor(0, Infinity, undefined, before),
+      };
+    }
+    const rowsAvailable = base.rowLoo(Infinity) !== undefined;
+    const rule: SelectionRule = needsRows && !rowsAvailable ? 'gcv' : opt.selection;
+    const candidates: Candidate[] = [];
+    systems.forEach((s, si) => {
+      for (const g of opt.grid) {
+        const l = g * (s.scale > 0 ? s.scale : 1);
+        const df = s.degreesOfFreedom(l);
+        if (rule === 'gcv') candidates.push({ system: si, lambda: l, df, score: s.gcv(l) });
+        else {
+          const errors = s.rowLoo(l)!;
+          candidates.push({ system: si, lambda: l, df, errors, score: mean(errors) });
+        }
+      }
+    });
+    const keepErrors = rule === 'gcv' ? undefined : base.rowLoo(Infinity)!;
+    const keep: Candidate = { system: 0, lambda: Infinity, df: 0, errors: keepErrors, score: keepErrors ? mean(keepErrors) : base.gcv(Infinity) };
+    const picked = select(rule, candidates, keep);
+    selection = picked.summary;
+    sysIndex = picked.chosen.system;
+    lambda = picked.chosen.lambda;
+    if (lambda === Infinity) {
+      return { kind: 'declined', reason: 'no-adaptation-wins', head, diagnostics: diagnosticsFor(0, Infinity, undefined, before, selection) };
+    }
+  } else {
+    lambda = opt.regularization;
+  }
+
+  const system = systems[sysIndex]!;
+  const delta = system.delta(lambda);
+  const after = Array.from(system.fitResidualSq(lambda), Math.sqrt);
+  const diagnostics = diagnosticsFor(sysIndex, lambda, delta, after, selection);
+  const newAug = addInto(wAug, delta);
+  const split = (aug: Matrix): Head => splitAugmented(aug, opt.fitBias, head);
+  const newHead = split(newAug);
+  const deltaHead = splitAugmented(delta, opt.fitBias, undefined);
+  const finite = newAug.data.every(Number.isFinite);
+  if (!finite) {
+    return {
+      kind: 'refused',
+      reason: 'non-finite-solution',
+      message: `${fn}: the solution is not finite (λ = ${lambda}); the features are probably degenerate. Use regularization: 'auto' or a larger fixed λ.`,
+      diagnostics,
+    };
+  }
+  if (!fitsFloat32(newHead)) {
+    return {
+      kind: 'refused',
+      reason: 'float32-overflow',
+      message: `${fn}: the new head has entries beyond the float32 range (|w| up to ${Math.max(...newAug.data.map(Math.abs)).toExponential(2)}); it cannot be written to a float32 model. Use a larger regularization.`,
+      diagnostics,
+    };
+  }
+  return match({ lambda, rank: system.rank })
+    .with({ lambda: 0, rank: P.when((r) => r < Math.min(n, p)) }, () => ({ kind: 'updated-with-cutoff' as const, head: newHead, delta: deltaHead, diagnostics }))
+    .otherwise(() => ({ kind: 'updated' as const, head: newHead, delta: deltaHead, diagnostics }));
+}
+
+function mean(x: Float64Array): number {
+  let s = 0;
+  for (const v of x) s += v;
+  return s / x.length;
+}
+
+/** [W; b] when the bias is fitted, else W. @internal */
+export function augmentedWeights(head: Head, fitBias: boolean): Matrix {
+  const W = head.weights;
+  if (!fitBias) return W;
+  const out = new Float64Array((W.rows + 1) * W.cols);
+  out.set(W.data);
+  out.set(head.bias!, W.rows * W.cols);
+  return { rows: W.rows + 1, cols: W.cols, data: out };
+}
+
+function addInto(a: Matrix, b: Matrix): Matrix {
+  const out = new Float64Array(a.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = a.data[i]! + b.data[i]!;
+  return { rows: a.rows, cols: a.cols, data: out };
+}
+
+function splitAugmented(aug: Matrix, fitBias: boolean, original: Head | undefined): Head {
+  if (!fitBias) {
+    return original?.bias ? { weights: aug, bias: Float64Array.from(original.bias) } : { weights: aug };
+  }
+  const d = aug.rows - 1, m = aug.cols;
+  return { weights: { rows: d, cols: m, data: aug.data.slice(0, d * m) }, bias: aug.data.slice(d * m) };
+}
+
+/**
+ * Perturb (first-order) residue of method.md §3.2: Q = Ỹ − f(X) − J_f(X)·δX, one row per paired sample.
+ * `directional` is J_f(x_i)·δx_i (one directional derivative per sample, computed by an adapter).
+ */
+export function perturbResidue(args: { readonly targets: Matrix; readonly sourceOutputs: Matrix; readonly directional: Matrix }): Matrix {
+  const { targets, sourceOutputs, directional } = args;
+  for (const [name, mtx] of [['sourceOutputs', sourceOutputs], ['directional', directional]] as const) {
+    if (mtx.rows !== targets.rows || mtx.cols !== targets.cols) {
+      throw new ShapeError(
+        `perturbResidue: ${name} is ${mtx.rows}×${mtx.cols} but targets is ${targets.rows}×${targets.cols}; pass one row per paired sample.`,
+        [targets.rows, targets.cols],
+        [mtx.rows, mtx.cols],
+      );
+    }
+    assertFinite('perturbResidue', name, mtx);
+  }
+  assertFinite('perturbResidue', 'targets', targets);
+  return sub(sub(targets, sourceOutputs), directional);
+}
+
+/**
+ * The residue in the paper's paired form, δy − (f(x̃) − f(x)) + (y − f(x)) (method.md §2). Algebraically equal to
+ * Ỹ − f(X̃) for any pairing: exposed so that tests (and sceptical users) can check the identity.
+ */
+export function pairedResidue(args: {
+  readonly targets: Matrix;
+  readonly targetOutputs: Matrix;
+  readonly sourceTargets: Matrix;
+  readonly sourceOutputs: Matrix;
+}): Matrix {
+  const { targets, targetOutputs, sourceTargets, sourceOutputs } = args;
+  const dy = sub(targets, sourceTargets);
+  const intrinsic = sub(targetOutputs, sourceOutputs);
+  const pretrainingResidual = sub(sourceTargets, sourceOutputs);
+  const out = sub(dy, intrinsic);
+  for (let i = 0; i < out.data.length; i++) out.data[i] += pretrainingResidual.data[i]!;
+  return out;
+}
+
+export { OptionError };

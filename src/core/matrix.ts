@@ -1,0 +1,282 @@
+import { NonFiniteError, ShapeError } from './errors.js';
+
+/** Dense row-major float64 matrix; `data.length === rows * cols`. */
+export interface Matrix {
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: Float64Array;
+}
+
+/** A matrix of zeros, or a float64 copy of `data` (row-major). */
+export function matrix(rows: number, cols: number, data?: ArrayLike<number>): Matrix {
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0) {
+    throw new ShapeError(`matrix: rows and cols must be non-negative integers; received ${rows} × ${cols}.`, [], [rows, cols]);
+  }
+  if (data === undefined) return { rows, cols, data: new Float64Array(rows * cols) };
+  if (data.length !== rows * cols) {
+    throw new ShapeError(
+      `matrix: data has ${data.length} entries but ${rows} × ${cols} needs ${rows * cols}; pass row-major data of that length.`,
+      [rows * cols],
+      [data.length],
+    );
+  }
+  return { rows, cols, data: Float64Array.from(data) };
+}
+
+/** A matrix from nested arrays, one inner array per row. */
+export function fromRows(rows: readonly (readonly number[])[]): Matrix {
+  const r = rows.length;
+  const c = r === 0 ? 0 : rows[0]!.length;
+  const out = new Float64Array(r * c);
+  rows.forEach((row, i) => {
+    if (row.length !== c) {
+      throw new ShapeError(`fromRows: row ${i} has ${row.length} entries but row 0 has ${c}; pass a rectangular array.`, [c], [row.length]);
+    }
+    out.set(row, i * c);
+  });
+  return { rows: r, cols: c, data: out };
+}
+
+/** Nested arrays, one per row (for JSON and printing). */
+export function toRows(a: Matrix): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < a.rows; i++) out.push(Array.from(a.data.subarray(i * a.cols, (i + 1) * a.cols)));
+  return out;
+}
+
+export function identity(n: number): Matrix {
+  const m = matrix(n, n);
+  for (let i = 0; i < n; i++) m.data[i * n + i] = 1;
+  return m;
+}
+
+export function transpose(a: Matrix): Matrix {
+  const { rows, cols, data } = a;
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    const base = i * cols;
+    for (let j = 0; j < cols; j++) out[j * rows + i] = data[base + j]!;
+  }
+  return { rows: cols, cols: rows, data: out };
+}
+
+/** A·B with an i-k-j loop (contiguous inner loop). */
+export function matmul(a: Matrix, b: Matrix): Matrix {
+  if (a.cols !== b.rows) {
+    throw new ShapeError(`matmul: inner dimensions differ (${a.rows}×${a.cols} · ${b.rows}×${b.cols}).`, [a.cols], [b.rows]);
+  }
+  const n = a.rows, k = a.cols, m = b.cols;
+  const out = new Float64Array(n * m);
+  const A = a.data, B = b.data;
+  for (let i = 0; i < n; i++) {
+    const oi = i * m;
+    for (let p = 0; p < k; p++) {
+      const v = A[i * k + p]!;
+      if (v === 0) continue;
+      const bp = p * m;
+      for (let j = 0; j < m; j++) out[oi + j] += v * B[bp + j]!;
+    }
+  }
+  return { rows: n, cols: m, data: out };
+}
+
+/** Aᵀ·B without forming Aᵀ. */
+export function matmulTN(a: Matrix, b: Matrix): Matrix {
+  if (a.rows !== b.rows) {
+    throw new ShapeError(`matmulTN: row counts differ (${a.rows}×${a.cols}ᵀ · ${b.rows}×${b.cols}).`, [a.rows], [b.rows]);
+  }
+  const n = a.rows, d = a.cols, m = b.cols;
+  const out = new Float64Array(d * m);
+  const A = a.data, B = b.data;
+  for (let r = 0; r < n; r++) {
+    const ar = r * d, br = r * m;
+    for (let i = 0; i < d; i++) {
+      const v = A[ar + i]!;
+      if (v === 0) continue;
+      const oi = i * m;
+      for (let j = 0; j < m; j++) out[oi + j] += v * B[br + j]!;
+    }
+  }
+  return { rows: d, cols: m, data: out };
+}
+
+/**
+ * Adds ZᵀZ (upper triangle only) of the row block `z` into the d×d accumulator `g`, scaled by `scale`.
+ * Rows are processed four at a time so each pass over `g` does four rank-one updates.
+ */
+export function addGramUpper(g: Float64Array, z: Float64Array, rows: number, d: number, scale = 1): void {
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const b0 = r * d, b1 = b0 + d, b2 = b1 + d, b3 = b2 + d;
+    for (let i = 0; i < d; i++) {
+      const a0 = z[b0 + i]! * scale, a1 = z[b1 + i]! * scale, a2 = z[b2 + i]! * scale, a3 = z[b3 + i]! * scale;
+      if (a0 === 0 && a1 === 0 && a2 === 0 && a3 === 0) continue;
+      const gi = i * d;
+      for (let j = i; j < d; j++) {
+        g[gi + j] += a0 * z[b0 + j]! + a1 * z[b1 + j]! + a2 * z[b2 + j]! + a3 * z[b3 + j]!;
+      }
+    }
+  }
+  for (; r < rows; r++) {
+    const b0 = r * d;
+    for (let i = 0; i < d; i++) {
+      const a0 = z[b0 + i]! * scale;
+      if (a0 === 0) continue;
+      const gi = i * d;
+      for (let j = i; j < d; j++) g[gi + j] += a0 * z[b0 + j]!;
+    }
+  }
+}
+
+/** Copies the upper triangle of a square matrix into its lower triangle. */
+export function symmetrizeFromUpper(g: Float64Array, d: number): void {
+  for (let i = 0; i < d; i++) for (let j = i + 1; j < d; j++) g[j * d + i] = g[i * d + j]!;
+}
+
+/** ZᵀZ (d×d). */
+export function gram(z: Matrix): Matrix {
+  const g = new Float64Array(z.cols * z.cols);
+  addGramUpper(g, z.data, z.rows, z.cols);
+  symmetrizeFromUpper(g, z.cols);
+  return { rows: z.cols, cols: z.cols, data: g };
+}
+
+/** ZZᵀ (n×n). */
+export function kernel(z: Matrix): Matrix {
+  const n = z.rows, d = z.cols, Z = z.data;
+  const k = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const zi = i * d;
+    for (let j = i; j < n; j++) {
+      const zj = j * d;
+      let s = 0;
+      for (let p = 0; p < d; p++) s += Z[zi + p]! * Z[zj + p]!;
+      k[i * n + j] = s;
+      k[j * n + i] = s;
+    }
+  }
+  return { rows: n, cols: n, data: k };
+}
+
+export function add(a: Matrix, b: Matrix): Matrix {
+  sameShape('add', a, b);
+  const out = new Float64Array(a.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = a.data[i]! + b.data[i]!;
+  return { rows: a.rows, cols: a.cols, data: out };
+}
+
+export function sub(a: Matrix, b: Matrix): Matrix {
+  sameShape('sub', a, b);
+  const out = new Float64Array(a.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = a.data[i]! - b.data[i]!;
+  return { rows: a.rows, cols: a.cols, data: out };
+}
+
+export function scale(a: Matrix, s: number): Matrix {
+  const out = new Float64Array(a.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = a.data[i]! * s;
+  return { rows: a.rows, cols: a.cols, data: out };
+}
+
+/** Frobenius norm, scaled to avoid overflow for very large entries. */
+export function frobenius(a: Matrix | Float64Array): number {
+  const d = 'data' in a ? a.data : a;
+  let mx = 0;
+  for (let i = 0; i < d.length; i++) mx = Math.max(mx, Math.abs(d[i]!));
+  if (mx === 0 || !Number.isFinite(mx)) return mx;
+  let s = 0;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]! / mx;
+    s += v * v;
+  }
+  return mx * Math.sqrt(s);
+}
+
+/** Euclidean norm of each column. */
+export function columnNorms(a: Matrix): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < a.cols; j++) {
+    let mx = 0;
+    for (let i = 0; i < a.rows; i++) mx = Math.max(mx, Math.abs(a.data[i * a.cols + j]!));
+    if (mx === 0) {
+      out.push(0);
+      continue;
+    }
+    let s = 0;
+    for (let i = 0; i < a.rows; i++) {
+      const v = a.data[i * a.cols + j]! / mx;
+      s += v * v;
+    }
+    out.push(mx * Math.sqrt(s));
+  }
+  return out;
+}
+
+/** [A 1]: appends a column of ones (the bias column). */
+export function appendOnes(a: Matrix): Matrix {
+  const c = a.cols + 1;
+  const out = new Float64Array(a.rows * c);
+  for (let i = 0; i < a.rows; i++) {
+    out.set(a.data.subarray(i * a.cols, (i + 1) * a.cols), i * c);
+    out[i * c + a.cols] = 1;
+  }
+  return { rows: a.rows, cols: c, data: out };
+}
+
+/** Rows [from, to) as a view-free copy. */
+export function sliceRows(a: Matrix, from: number, to: number): Matrix {
+  return { rows: to - from, cols: a.cols, data: a.data.slice(from * a.cols, to * a.cols) };
+}
+
+/** Rows picked by index. */
+export function takeRows(a: Matrix, idx: readonly number[]): Matrix {
+  const out = new Float64Array(idx.length * a.cols);
+  idx.forEach((r, i) => out.set(a.data.subarray(r * a.cols, (r + 1) * a.cols), i * a.cols));
+  return { rows: idx.length, cols: a.cols, data: out };
+}
+
+/** Vertical concatenation. */
+export function vstack(...parts: Matrix[]): Matrix {
+  const cols = parts[0]?.cols ?? 0;
+  const rows = parts.reduce((s, p) => s + p.rows, 0);
+  const out = new Float64Array(rows * cols);
+  let off = 0;
+  for (const p of parts) {
+    if (p.cols !== cols) throw new ShapeError(`vstack: blocks have ${cols} and ${p.cols} columns.`, [cols], [p.cols]);
+    out.set(p.data, off);
+    off += p.data.length;
+  }
+  return { rows, cols, data: out };
+}
+
+export function sameShape(fn: string, a: Matrix, b: Matrix): void {
+  if (a.rows !== b.rows || a.cols !== b.cols) {
+    throw new ShapeError(`${fn}: shapes differ (${a.rows}×${a.cols} vs ${b.rows}×${b.cols}).`, [a.rows, a.cols], [b.rows, b.cols]);
+  }
+}
+
+/** Throws {@link NonFiniteError} naming the first NaN/±Infinity entry of `a`. */
+export function assertFinite(fn: string, argument: string, a: Matrix | Float64Array, hint = ''): void {
+  const d = 'data' in a ? a.data : a;
+  const cols = 'data' in a ? a.cols : d.length;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    if (!Number.isFinite(v)) {
+      const r = Math.floor(i / Math.max(cols, 1)), c = i % Math.max(cols, 1);
+      throw new NonFiniteError(
+        `${fn}: ${argument} contains ${v} at row ${r}, column ${c}; pass finite numbers${hint ? ` (${hint})` : ''}.`,
+        argument,
+        r,
+        c,
+      );
+    }
+  }
+}
+
+/** Largest absolute entry. */
+export function maxAbs(a: Matrix | Float64Array): number {
+  const d = 'data' in a ? a.data : a;
+  let m = 0;
+  for (let i = 0; i < d.length; i++) m = Math.max(m, Math.abs(d[i]!));
+  return m;
+}

@@ -1,0 +1,147 @@
+import { OptionError } from './errors.js';
+import type { SelectionRule } from './selection.js';
+import type { SourceStatistics } from './source-statistics.js';
+
+/** Options of {@link lvaUpdate} and {@link LvaAccumulator.solve}. */
+export interface LvaOptions {
+  /**
+   * Ridge strength toward the pretrained head, or how to choose it.
+   * - `'auto'`: chosen by `selection` from a log grid ∪ {∞}; ∞ means "keep the pretrained head".
+   * - `'none'`: the published method, the minimum-norm change Z⁺·Q (truncated pseudo-inverse, cutoff `rcond`).
+   * - a number λ ≥ 0: fixed, absolute (same units as ‖Z·ΔW‖²); `0` is the same as `'none'`.
+   * @defaultValue `'auto'`
+   */
+  readonly regularization?: 'auto' | 'none' | number;
+  /** Rule used by `'auto'`. @defaultValue `'loo-one-se'` (`'gcv'` for the streaming accumulator) */
+  readonly selection?: SelectionRule;
+  /** Fit the bias through an augmented ones column; `false` keeps it fixed. @defaultValue `true` when the head has a bias */
+  readonly fitBias?: boolean;
+  /**
+   * Relative eigenvalue cutoff for λ = 0: eigenvalues of the Gram/kernel matrix ≤ `rcond`·μ_max are dropped.
+   * @defaultValue `max(n, p)·Number.EPSILON`
+   */
+  readonly rcond?: number;
+  /**
+   * Feature statistics of the source domain. When given, the ridge penalty measures the change of the head's
+   * function on source inputs, λ·tr(ΔWᵀ·S·ΔW) with S = E_src[z̄ᵀz̄], instead of ‖ΔW‖².
+   */
+  readonly source?: SourceStatistics | undefined;
+  /**
+   * Which penalty metric `'auto'` may use: `'identity'` (‖ΔW‖²), `'source'` (needs `source`), or `'best'` (both are
+   * candidates). @defaultValue `'source'` when `source` is given, else `'identity'`
+   */
+  readonly metric?: 'identity' | 'source' | 'best';
+  /** Floor added to the source metric, relative to its mean eigenvalue. @defaultValue `1e-3` */
+  readonly metricFloor?: number;
+  /** λ grid for `'auto'`, as multiples of the mean eigenvalue of the (whitened) Gram matrix. @defaultValue 37 values, 1e-8…1e4 */
+  readonly grid?: readonly number[];
+  /** ‖Q‖_F ≤ tolerance·max(‖Y‖_F, ‖Z·W‖_F) means "already fitted": no change. @defaultValue `1e-12` */
+  readonly residualTolerance?: number;
+  /** Force the primal (d×d) or dual (n×n) form. @defaultValue `'auto'`: dual when n ≤ p */
+  readonly form?: 'auto' | 'primal' | 'dual';
+}
+
+export interface ResolvedLvaOptions {
+  readonly regularization: 'auto' | number;
+  readonly selection: SelectionRule;
+  readonly fitBias: boolean;
+  readonly rcond: number | undefined;
+  readonly source: SourceStatistics | undefined;
+  readonly metric: 'identity' | 'source' | 'best';
+  readonly metricFloor: number;
+  readonly grid: readonly number[];
+  readonly residualTolerance: number;
+  readonly form: 'auto' | 'primal' | 'dual';
+}
+
+const KNOWN = ['regularization', 'selection', 'fitBias', 'rcond', 'source', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form'] as const;
+const RULES: readonly SelectionRule[] = ['loo', 'loo-one-se', 'paired-gain', 'gcv'];
+
+/** The default relative λ grid: 37 log-spaced values from 1e-8 to 1e4 (three per decade). */
+export const DEFAULT_GRID: readonly number[] = Array.from({ length: 37 }, (_, i) => 10 ** (-8 + i / 3));
+
+/** Levenshtein distance, for "did you mean" hints on misspelt option names. */
+function distance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const t = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = t;
+    }
+  }
+  return dp[b.length]!;
+}
+
+/** Throws {@link OptionError} for any key of `options` not in `known`, suggesting the nearest valid name. */
+export function rejectUnknownOptions(fn: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if ((known as readonly string[]).includes(key)) continue;
+    const near = [...known].sort((a, b) => distance(key, a) - distance(key, b))[0];
+    throw new OptionError(
+      `${fn}: unknown option "${key}"${near && distance(key, near) <= 3 ? ` (did you mean "${near}"?)` : ''}. Valid options: ${known.join(', ')}.`,
+      key,
+    );
+  }
+}
+
+export function resolveLvaOptions(fn: string, options: LvaOptions, hasBias: boolean, defaultRule: SelectionRule = 'loo-one-se'): ResolvedLvaOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new OptionError(`${fn}: options must be an object; received ${options === null ? 'null' : typeof options}.`, 'options');
+  }
+  rejectUnknownOptions(fn, options, KNOWN);
+  const reg = options.regularization ?? 'auto';
+  let regularization: 'auto' | number;
+  if (reg === 'auto') regularization = 'auto';
+  else if (reg === 'none') regularization = 0;
+  else if (typeof reg === 'number' && Number.isFinite(reg) && reg >= 0) regularization = reg;
+  else {
+    throw new OptionError(
+      `${fn}: regularization must be 'auto', 'none' or a finite number ≥ 0; received ${typeof reg === 'string' ? `"${reg}"` : String(reg)}. Use 'auto' to choose λ by cross-validation.`,
+      'regularization',
+    );
+  }
+  const selection = options.selection ?? defaultRule;
+  if (!RULES.includes(selection)) {
+    throw new OptionError(`${fn}: selection must be one of ${RULES.map((r) => `'${r}'`).join(', ')}; received ${JSON.stringify(selection)}.`, 'selection');
+  }
+  const fitBias = options.fitBias ?? hasBias;
+  if (typeof fitBias !== 'boolean') throw new OptionError(`${fn}: fitBias must be a boolean; received ${JSON.stringify(fitBias)}.`, 'fitBias');
+  if (fitBias && !hasBias) {
+    throw new OptionError(`${fn}: fitBias is true but the head has no bias; pass fitBias: false or a head with a bias.`, 'fitBias');
+  }
+  const rcond = options.rcond;
+  if (rcond !== undefined && !(typeof rcond === 'number' && Number.isFinite(rcond) && rcond >= 0 && rcond < 1)) {
+    throw new OptionError(`${fn}: rcond must be a number in [0, 1); received ${String(rcond)}. It is relative to the largest eigenvalue.`, 'rcond');
+  }
+  const source = options.source;
+  if (source !== undefined && (source === null || source.kind !== 'source-statistics')) {
+    throw new OptionError(`${fn}: source must be SourceStatistics from computeSourceStatistics(); received ${JSON.stringify(source)?.slice(0, 60)}.`, 'source');
+  }
+  const metric = options.metric ?? (source ? 'source' : 'identity');
+  if (!['identity', 'source', 'best'].includes(metric)) {
+    throw new OptionError(`${fn}: metric must be 'identity', 'source' or 'best'; received ${JSON.stringify(metric)}.`, 'metric');
+  }
+  if (metric !== 'identity' && !source) {
+    throw new OptionError(`${fn}: metric '${metric}' needs source statistics; pass source: computeSourceStatistics(sourceFeatures) or metric: 'identity'.`, 'metric');
+  }
+  const metricFloor = options.metricFloor ?? 1e-3;
+  if (!(Number.isFinite(metricFloor) && metricFloor > 0)) {
+    throw new OptionError(`${fn}: metricFloor must be a finite number > 0; received ${String(metricFloor)}.`, 'metricFloor');
+  }
+  const grid = options.grid ?? DEFAULT_GRID;
+  if (!Array.isArray(grid) || grid.length === 0 || grid.some((g) => !(Number.isFinite(g) && g > 0))) {
+    throw new OptionError(`${fn}: grid must be a non-empty array of finite numbers > 0 (multiples of the mean eigenvalue); received ${JSON.stringify(grid)?.slice(0, 80)}.`, 'grid');
+  }
+  const residualTolerance = options.residualTolerance ?? 1e-12;
+  if (!(Number.isFinite(residualTolerance) && residualTolerance >= 0)) {
+    throw new OptionError(`${fn}: residualTolerance must be a finite number ≥ 0; received ${String(residualTolerance)}.`, 'residualTolerance');
+  }
+  const form = options.form ?? 'auto';
+  if (!['auto', 'primal', 'dual'].includes(form)) {
+    throw new OptionError(`${fn}: form must be 'auto', 'primal' or 'dual'; received ${JSON.stringify(form)}.`, 'form');
+  }
+  return { regularization, selection, fitBias, rcond, source, metric, metricFloor, grid, residualTolerance, form };
+}

@@ -1,0 +1,316 @@
+import { solveLower, solveUpperT } from './cholesky.js';
+import { eigh } from './eigh.js';
+import { gram, kernel, matmulTN, transpose, type Matrix } from './matrix.js';
+
+/**
+ * A ridge problem toward the anchor, min ‖Z·Δ − Q‖² + λ·tr(ΔᵀSΔ), decomposed once so that every λ is cheap.
+ *
+ * The metric S = L·Lᵀ is absorbed by whitening, Z_w = Z·L⁻ᵀ, which turns it into an ordinary ridge
+ * problem in Δ_w = Lᵀ·Δ. Identity metric: L = I and nothing is whitened.
+ * @internal
+ */
+export interface RidgeSystem {
+  readonly form: 'primal' | 'dual';
+  /** Regression rows n. */
+  readonly rows: number;
+  /** Width p (d, or d + 1 with the bias column). */
+  readonly width: number;
+  readonly outputs: number;
+  /** Eigenvalues of the whitened Gram (primal) or kernel (dual) matrix, decreasing. */
+  readonly eigenvalues: Float64Array;
+  /** Eigenvalues at or below this are treated as zero when λ = 0 (relative cutoff). */
+  readonly cutoff: number;
+  /** Eigenvalues above the cutoff. */
+  readonly rank: number;
+  /** Mean eigenvalue, tr / min(n, p): the unit in which relative λ grids are expressed. */
+  readonly scale: number;
+  /** ‖Q_k‖² per output: the residue before adaptation. */
+  readonly residualSq: Float64Array;
+  /** Δ (p×m) in the original, unwhitened coordinates. λ = 0 is the truncated pseudo-inverse; λ = ∞ is 0. */
+  delta(lambda: number): Matrix;
+  /** ‖E_k‖² per output after fitting with λ, on the fitting rows. */
+  fitResidualSq(lambda: number): Float64Array;
+  /** tr H_λ = Σ μ_j/(μ_j + λ). */
+  degreesOfFreedom(lambda: number): number;
+  /** Closed-form leave-one-out squared error of every row (summed over outputs); `undefined` without rows. */
+  rowLoo(lambda: number): Float64Array | undefined;
+  /** Generalised cross-validation n·‖E‖²/(n − tr H)². */
+  gcv(lambda: number): number;
+}
+
+/** Spectral filter for λ: inv_j = 1/(μ_j + λ) and hat_j = μ_j·inv_j, with the cutoff applied at λ = 0. */
+function filter(mu: Float64Array, cutoff: number, lambda: number): { inv: Float64Array; hat: Float64Array } {
+  const k = mu.length;
+  const inv = new Float64Array(k), hat = new Float64Array(k);
+  if (lambda === Infinity) return { inv, hat };
+  for (let j = 0; j < k; j++) {
+    const m = Math.max(mu[j]!, 0);
+    if (lambda === 0) {
+      if (m > cutoff) {
+        inv[j] = 1 / m;
+        hat[j] = 1;
+      }
+    } else {
+      inv[j] = 1 / (m + lambda);
+      hat[j] = m * inv[j]!;
+    }
+  }
+  return { inv, hat };
+}
+
+function relativeCutoff(mu: Float64Array, n: number, p: number, rcond: number | undefined): number {
+  const top = Math.max(mu[0] ?? 0, 0);
+  return (rcond ?? Math.max(n, p) * Number.EPSILON) * top;
+}
+
+function summarize(mu: Float64Array, cutoff: number, n: number, p: number): { rank: number; scale: number } {
+  let rank = 0, tr = 0;
+  for (const m of mu) {
+    if (m > cutoff) rank++;
+    tr += Math.max(m, 0);
+  }
+  return { rank, scale: tr / Math.max(1, Math.min(n, p)) };
+}
+
+function columnSquares(q: Matrix): Float64Array {
+  const out = new Float64Array(q.cols);
+  for (let i = 0; i < q.rows; i++) for (let k = 0; k < q.cols; k++) out[k] += q.data[i * q.cols + k]! ** 2;
+  return out;
+}
+
+function whitenRows(z: Matrix, L: Matrix | undefined): Matrix {
+  return L ? transpose(solveLower(L, transpose(z))) : z;
+}
+
+function unwhiten(delta: Matrix, L: Matrix | undefined): Matrix {
+  return L ? solveUpperT(L, delta) : delta;
+}
+
+function looFromResiduals(E: Float64Array, h: Float64Array, n: number, m: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let k = 0; k < m; k++) s += E[i * m + k]! ** 2;
+    const g = 1 - h[i]!;
+    // A row the fit interpolates (leverage 1) has no finite leave-one-out error.
+    out[i] = g <= 1e-10 ? (s === 0 && g > 0 ? 0 : Infinity) : s / (g * g);
+  }
+  return out;
+}
+
+function gcvScore(n: number, fitSq: Float64Array, df: number): number {
+  let e = 0;
+  for (const v of fitSq) e += v;
+  const g = n - df;
+  return g <= 1e-10 ? Infinity : (n * e) / (g * g);
+}
+
+/**
+ * Dual (kernel) form for n ≤ p: K = Z_w·Z_wᵀ (n×n) = U·diag(μ)·Uᵀ, Δ_w = Z_wᵀ·U·diag(inv)·UᵀQ.
+ * δW stays in the row space of Z by construction.
+ * @internal
+ */
+export function dualSystem(z: Matrix, q: Matrix, L: Matrix | undefined, rcond: number | undefined): RidgeSystem {
+  const n = z.rows, p = z.cols, m = q.cols;
+  const zw = whitenRows(z, L);
+  const { values: mu, vectorsT: ut } = eigh(kernel(zw));
+  const cutoff = relativeCutoff(mu, n, p, rcond);
+  const { rank, scale } = summarize(mu, cutoff, n, p);
+  // Qt = Uᵀ·Q (n×m): coordinates of the residue in the eigenbasis.
+  const qt = new Float64Array(n * m);
+  for (let j = 0; j < n; j++) {
+    for (let i = 0; i < n; i++) {
+      const u = ut.data[j * n + i]!;
+      if (u === 0) continue;
+      for (let k = 0; k < m; k++) qt[j * m + k] += u * q.data[i * m + k]!;
+    }
+  }
+  const residualSq = columnSquares(q);
+  /** U·diag(f)·Qt (n×m). */
+  const mix = (f: Float64Array): Float64Array => {
+    const out = new Float64Array(n * m);
+    for (let j = 0; j < n; j++) {
+      const fj = f[j]!;
+      if (fj === 0) continue;
+      for (let i = 0; i < n; i++) {
+        const u = ut.data[j * n + i]! * fj;
+        if (u === 0) continue;
+        for (let k = 0; k < m; k++) out[i * m + k] += u * qt[j * m + k]!;
+      }
+    }
+    return out;
+  };
+  const residuals = (lambda: number): Float64Array => {
+    const { hat } = filter(mu, cutoff, lambda);
+    const keep = hat.map((h) => 1 - h);
+    return mix(keep);
+  };
+  const leverage = (lambda: number): Float64Array => {
+    const { hat } = filter(mu, cutoff, lambda);
+    const h = new Float64Array(n);
+    for (let j = 0; j < n; j++) {
+      const hj = hat[j]!;
+      if (hj === 0) continue;
+      for (let i = 0; i < n; i++) h[i] += ut.data[j * n + i]! ** 2 * hj;
+    }
+    return h;
+  };
+  const fitResidualSq = (lambda: number): Float64Array => {
+    if (lambda === Infinity) return Float64Array.from(residualSq);
+    return columnSquares({ rows: n, cols: m, data: residuals(lambda) });
+  };
+  const degreesOfFreedom = (lambda: number): number => filter(mu, cutoff, lambda).hat.reduce((s, v) => s + v, 0);
+  return {
+    form: 'dual', rows: n, width: p, outputs: m, eigenvalues: mu, cutoff, rank, scale, residualSq,
+    delta(lambda) {
+      if (lambda === Infinity) return { rows: p, cols: m, data: new Float64Array(p * m) };
+      const alpha = mix(filter(mu, cutoff, lambda).inv);
+      return unwhiten(matmulTN(zw, { rows: n, cols: m, data: alpha }), L);
+    },
+    fitResidualSq,
+    degreesOfFreedom,
+    rowLoo(lambda) {
+      if (lambda === Infinity) {
+        const out = new Float64Array(n);
+        for (let i = 0; i < n; i++) for (let k = 0; k < m; k++) out[i] += q.data[i * m + k]! ** 2;
+        return out;
+      }
+      return looFromResiduals(residuals(lambda), leverage(lambda), n, m);
+    },
+    gcv: (lambda) => gcvScore(n, fitResidualSq(lambda), degreesOfFreedom(lambda)),
+  };
+}
+
+/** Sufficient statistics of a primal problem: G = ZᵀZ, B = ZᵀQ, ‖Q_k‖², and the row count. @internal */
+export interface PrimalStatistics {
+  readonly gram: Matrix;
+  readonly cross: Matrix;
+  readonly residualSq: Float64Array;
+  readonly rows: number;
+}
+
+/**
+ * Primal (Gram) form for n > p: G_w = L⁻¹GL⁻ᵀ = V·diag(μ)·Vᵀ, Δ_w = V·diag(inv)·VᵀB_w.
+ * Works from accumulated statistics alone (GCV); with the rows it also gives exact leave-one-out
+ * through P = Z_w·V, H_ii = Σ_j P_ij²·inv_j.
+ * @internal
+ */
+export function primalSystem(
+  input: { readonly kind: 'rows'; readonly z: Matrix; readonly q: Matrix } | { readonly kind: 'statistics'; readonly stats: PrimalStatistics },
+  L: Matrix | undefined,
+  rcond: number | undefined,
+): RidgeSystem {
+  let gw: Matrix, bw: Matrix, zw: Matrix | undefined, n: number, rows: { z: Matrix; q: Matrix } | undefined, residualSq: Float64Array;
+  if (input.kind === 'rows') {
+    rows = input;
+    zw = whitenRows(input.z, L);
+    gw = gram(zw);
+    bw = matmulTN(zw, input.q);
+    n = input.z.rows;
+    residualSq = columnSquares(input.q);
+  } else {
+    const { stats } = input;
+    n = stats.rows;
+    residualSq = Float64Array.from(stats.residualSq);
+    if (L) {
+      const x = solveLower(L, stats.gram);
+      gw = solveLower(L, transpose(x));
+      bw = solveLower(L, stats.cross);
+    } else {
+      gw = stats.gram;
+      bw = stats.cross;
+    }
+  }
+  const p = gw.rows, m = bw.cols;
+  const { values: mu, vectorsT: vt } = eigh(gw);
+  const cutoff = relativeCutoff(mu, n, p, rcond);
+  const { rank, scale } = summarize(mu, cutoff, n, p);
+  // C = Vᵀ·B_w (p×m)
+  const c = new Float64Array(p * m);
+  for (let j = 0; j < p; j++) {
+    for (let i = 0; i < p; i++) {
+      const v = vt.data[j * p + i]!;
+      if (v === 0) continue;
+      for (let k = 0; k < m; k++) c[j * m + k] += v * bw.data[i * m + k]!;
+    }
+  }
+  // P = Z_w·V (n×p), only when rows are kept: needed for exact leave-one-out.
+  let P: Float64Array | undefined;
+  if (zw) {
+    P = new Float64Array(n * p);
+    const Z = zw.data, V = vt.data;
+    for (let i = 0; i < n; i++) {
+      const zi = i * p;
+      for (let j = 0; j < p; j++) {
+        const vj = j * p;
+        let s = 0;
+        for (let k = 0; k < p; k++) s += Z[zi + k]! * V[vj + k]!;
+        P[zi + j] = s;
+      }
+    }
+  }
+  const residuals = (lambda: number): Float64Array => {
+    const q = rows!.q.data;
+    const { inv } = filter(mu, cutoff, lambda);
+    const ci = new Float64Array(p * m);
+    for (let j = 0; j < p; j++) for (let k = 0; k < m; k++) ci[j * m + k] = c[j * m + k]! * inv[j]!;
+    const E = Float64Array.from(q);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < p; j++) {
+        const pij = P![i * p + j]!;
+        if (pij === 0) continue;
+        for (let k = 0; k < m; k++) E[i * m + k] -= pij * ci[j * m + k]!;
+      }
+    }
+    return E;
+  };
+  const fitResidualSq = (lambda: number): Float64Array => {
+    if (lambda === Infinity) return Float64Array.from(residualSq);
+    if (P && rows) return columnSquares({ rows: n, cols: m, data: residuals(lambda) });
+    // From statistics alone: ‖E_k‖² = ‖Q_k‖² − Σ_j C_jk²·(2·inv_j − μ_j·inv_j²).
+    const { inv } = filter(mu, cutoff, lambda);
+    const out = Float64Array.from(residualSq);
+    for (let j = 0; j < p; j++) {
+      const w = 2 * inv[j]! - Math.max(mu[j]!, 0) * inv[j]! ** 2;
+      for (let k = 0; k < m; k++) out[k] -= c[j * m + k]! ** 2 * w;
+    }
+    return out.map((v) => Math.max(v, 0));
+  };
+  const degreesOfFreedom = (lambda: number): number => filter(mu, cutoff, lambda).hat.reduce((s, v) => s + v, 0);
+  return {
+    form: 'primal', rows: n, width: p, outputs: m, eigenvalues: mu, cutoff, rank, scale, residualSq,
+    delta(lambda) {
+      const { inv } = filter(mu, cutoff, lambda);
+      const out = new Float64Array(p * m);
+      for (let j = 0; j < p; j++) {
+        const f = inv[j]!;
+        if (f === 0) continue;
+        for (let i = 0; i < p; i++) {
+          const v = vt.data[j * p + i]! * f;
+          if (v === 0) continue;
+          for (let k = 0; k < m; k++) out[i * m + k] += v * c[j * m + k]!;
+        }
+      }
+      return unwhiten({ rows: p, cols: m, data: out }, L);
+    },
+    fitResidualSq,
+    degreesOfFreedom,
+    rowLoo(lambda) {
+      if (!P || !rows) return undefined;
+      if (lambda === Infinity) {
+        const out = new Float64Array(n);
+        for (let i = 0; i < n; i++) for (let k = 0; k < m; k++) out[i] += rows.q.data[i * m + k]! ** 2;
+        return out;
+      }
+      const { inv } = filter(mu, cutoff, lambda);
+      const h = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = 0; j < p; j++) s += P[i * p + j]! ** 2 * inv[j]!;
+        h[i] = s;
+      }
+      return looFromResiduals(residuals(lambda), h, n, m);
+    },
+    gcv: (lambda) => gcvScore(n, fitResidualSq(lambda), degreesOfFreedom(lambda)),
+  };
+}

@@ -1,0 +1,192 @@
+/** λ selection: closed-form leave-one-out against brute-force refits, GCV, the metric, and the no-harm candidates. */
+import { Matrix as MlMatrix, solve as mlSolve } from 'ml-matrix';
+import {
+  applyHead,
+  computeSourceStatistics,
+  lvaUpdate,
+  matrix,
+  sourceMetric,
+  sub,
+  takeRows,
+  transpose,
+  type Head,
+  type Matrix,
+} from '../../src/core/index.js';
+import { appendOnes, matmul } from '../../src/core/matrix.js';
+import { dualSystem, primalSystem } from '../../src/core/ridge-system.js';
+import { cholesky } from '../../src/core/cholesky.js';
+import { expectArrayClose, expectMatrixClose } from '../helpers/expect-close.js';
+import { randomMatrix, reluFeatures } from '../helpers/random.js';
+
+const toMl = (a: Matrix) => new MlMatrix(Array.from({ length: a.rows }, (_, i) => Array.from(a.data.subarray(i * a.cols, (i + 1) * a.cols))));
+
+/** Refit without row i by an independent solver and return the squared error on row i. */
+function bruteForceLoo(z: Matrix, q: Matrix, lambda: number, S: Matrix | undefined): Float64Array {
+  const n = z.rows, d = z.cols;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const keep = Array.from({ length: n }, (_, k) => k).filter((k) => k !== i);
+    const zk = takeRows(z, keep), qk = takeRows(q, keep);
+    const A = toMl(matmul(transpose(zk), zk)).add((S ? toMl(S) : MlMatrix.eye(d)).mul(lambda));
+    const delta = mlSolve(A, toMl(matmul(transpose(zk), qk)));
+    const pred = toMl(takeRows(z, [i])).mmul(delta);
+    let s = 0;
+    for (let k = 0; k < q.cols; k++) s += (q.data[i * q.cols + k]! - pred.get(0, k)) ** 2;
+    out[i] = s;
+  }
+  return out;
+}
+
+describe('closed-form leave-one-out', () => {
+  const problems: [string, number, number][] = [
+    ['dual (n < p)', 9, 20],
+    ['primal (n > p)', 40, 7],
+  ];
+  it.each(problems)('equals brute-force refits in the %s form, identity metric', (_name, n, d) => {
+    const z = reluFeatures(n, d, n * 7 + d, 1, 1);
+    const q = randomMatrix(n, 2, 3);
+    for (const lambda of [1e-3, 0.5, 20]) {
+      const sys = n <= d ? dualSystem(z, q, undefined, undefined) : primalSystem({ kind: 'rows', z, q }, undefined, undefined);
+      expectArrayClose(sys.rowLoo(lambda)!, bruteForceLoo(z, q, lambda, undefined), { atol: 1e-9, rtol: 1e-7 });
+    }
+  });
+
+  it.each(problems)('equals brute-force refits in the %s form, source-feature metric', (_name, n, d) => {
+    const z = randomMatrix(n, d, 40 + n);
+    const q = randomMatrix(n, 1, 41);
+    const S = sourceMetric(computeSourceStatistics(randomMatrix(200, d, 42)), false, 1e-3);
+    const L = cholesky(S);
+    const sys = n <= d ? dualSystem(z, q, L, undefined) : primalSystem({ kind: 'rows', z, q }, L, undefined);
+    for (const lambda of [1e-2, 1, 30]) {
+      expectArrayClose(sys.rowLoo(lambda)!, bruteForceLoo(z, q, lambda, S), { atol: 1e-9, rtol: 1e-7 });
+    }
+  });
+
+  it('primal and dual forms agree on Δ, degrees of freedom, LOO and GCV', () => {
+    const z = randomMatrix(12, 12, 50);
+    const q = randomMatrix(12, 3, 51);
+    const S = sourceMetric(computeSourceStatistics(randomMatrix(100, 12, 52)), false, 1e-3);
+    for (const L of [undefined, cholesky(S)]) {
+      const dual = dualSystem(z, q, L, undefined);
+      const primal = primalSystem({ kind: 'rows', z, q }, L, undefined);
+      for (const lambda of [1e-4, 0.3, 7]) {
+        expectMatrixClose(dual.delta(lambda), primal.delta(lambda), { atol: 1e-10, rtol: 1e-8 });
+        expect(dual.degreesOfFreedom(lambda)).toBeCloseTo(primal.degreesOfFreedom(lambda), 10);
+        expectArrayClose(dual.rowLoo(lambda)!, primal.rowLoo(lambda)!, { atol: 1e-10, rtol: 1e-8 });
+        expect(dual.gcv(lambda)).toBeCloseTo(primal.gcv(lambda), 8);
+      }
+    }
+  });
+
+  it('GCV from statistics alone equals GCV with rows', () => {
+    const z = randomMatrix(60, 9, 60);
+    const q = randomMatrix(60, 2, 61);
+    const withRows = primalSystem({ kind: 'rows', z, q }, undefined, undefined);
+    const g = matmul(transpose(z), z);
+    const stats = primalSystem(
+      { kind: 'statistics', stats: { gram: g, cross: matmul(transpose(z), q), residualSq: withRows.residualSq, rows: 60 } },
+      undefined,
+      undefined,
+    );
+    for (const lambda of [1e-3, 1, 100]) {
+      expect(stats.gcv(lambda)).toBeCloseTo(withRows.gcv(lambda), 9);
+      expectArrayClose(stats.fitResidualSq(lambda), withRows.fitResidualSq(lambda), { atol: 1e-9, rtol: 1e-8 });
+    }
+  });
+});
+
+describe('source-feature metric', () => {
+  it('solves the normal equations (ZᵀZ + λS)·ΔW = ZᵀQ of the metric-penalised problem', () => {
+    const z = randomMatrix(15, 10, 70);
+    const head: Head = { weights: randomMatrix(10, 2, 71), bias: Float64Array.of(0.1, -0.2) };
+    const y = randomMatrix(15, 2, 72);
+    const source = computeSourceStatistics(reluFeatures(300, 10, 73, 2, 1));
+    const S = sourceMetric(source, true, 1e-3);
+    const r = lvaUpdate(z, y, head, { regularization: 0.4, source });
+    if (r.kind !== 'updated') throw new Error(r.kind);
+    expect(r.diagnostics.metric).toBe('source');
+    const za = appendOnes(z);
+    const dW = matrix(11, 2, [...r.delta.weights.data, ...r.delta.bias!]);
+    const lhs = toMl(matmul(transpose(za), za)).add(toMl(S).mul(0.4)).mmul(toMl(dW));
+    const rhs = toMl(matmul(transpose(za), sub(y, applyHead(z, head))));
+    expectMatrixClose(matrix(11, 2, lhs.to1DArray()), matrix(11, 2, rhs.to1DArray()), { atol: 1e-9, rtol: 1e-8 });
+  });
+
+  it('leaves predictions on source inputs closer to the pretrained head than the identity metric does at the same fit', () => {
+    const src = randomMatrix(400, 8, 80);
+    const source = computeSourceStatistics(src);
+    const z = randomMatrix(6, 8, 81);
+    const head: Head = { weights: randomMatrix(8, 1, 82) };
+    const y = randomMatrix(6, 1, 83, 3);
+    const change = (h: Head) => {
+      const d = sub(applyHead(src, h), applyHead(src, head));
+      return d.data.reduce((s, v) => s + v * v, 0);
+    };
+    // Compare at equal degrees of freedom (equal fit flexibility): choose λ so both fit the rows equally well.
+    const id = lvaUpdate(z, y, head, { regularization: 1 });
+    const sm = lvaUpdate(z, y, head, { regularization: 1, source });
+    if (id.kind !== 'updated' || sm.kind !== 'updated') throw new Error('expected updates');
+    const idFit = id.diagnostics.residualAfter[0]!, smFit = sm.diagnostics.residualAfter[0]!;
+    // Normalise: change on source per unit of fit gained.
+    const before = id.diagnostics.residualBefore[0]!;
+    expect(change(sm.head) / (before - smFit)).toBeLessThan(change(id.head) / (before - idFit));
+  });
+});
+
+describe("regularization: 'auto'", () => {
+  it('declines (keeps the pretrained head) when the residue is pure noise unrelated to the features', () => {
+    const z = randomMatrix(30, 20, 90);
+    const head: Head = { weights: randomMatrix(20, 1, 91) };
+    const y = applyHead(z, head);
+    const noise = randomMatrix(30, 1, 92, 0.1);
+    const r = lvaUpdate(z, matrix(30, 1, y.data.map((v, i) => v + noise.data[i]!)), head);
+    expect(r.kind).toBe('declined');
+    if (r.kind === 'declined') expect(r.reason).toBe('no-adaptation-wins');
+  });
+
+  it('adapts, and reduces held-out error, when the target has a real linear shift', () => {
+    const d = 16;
+    const head: Head = { weights: randomMatrix(d, 1, 93) };
+    const shift = randomMatrix(d, 1, 94, 0.5);
+    const truth: Head = { weights: matrix(d, 1, head.weights.data.map((v, i) => v + shift.data[i]!)) };
+    const make = (n: number, seed: number) => {
+      const z = randomMatrix(n, d, seed);
+      const noise = randomMatrix(n, 1, seed + 1, 0.05);
+      return { z, y: matrix(n, 1, applyHead(z, truth).data.map((v, i) => v + noise.data[i]!)) };
+    };
+    const fit = make(24, 95), test = make(500, 97);
+    const r = lvaUpdate(fit.z, fit.y, head);
+    expect(r.kind).toBe('updated');
+    const err = (h: Head) => sub(applyHead(test.z, h), test.y).data.reduce((s, v) => s + v * v, 0);
+    if (r.kind === 'updated') {
+      expect(err(r.head)).toBeLessThan(0.5 * err(head));
+      expect(r.diagnostics.regularization.selection!.estimatedGain).toBeGreaterThan(0);
+    }
+  });
+
+  it('refuses with too-few-rows below 3 rows, naming the count', () => {
+    const r = lvaUpdate(randomMatrix(2, 5, 1), randomMatrix(2, 1, 2), { weights: randomMatrix(5, 1, 3) });
+    expect(r.kind).toBe('refused');
+    if (r.kind === 'refused') {
+      expect(r.reason).toBe('too-few-rows');
+      expect(r.message).toMatch(/received 2/);
+    }
+  });
+
+  it('declines with residue-below-tolerance when the head already fits the targets', () => {
+    const z = randomMatrix(10, 4, 4);
+    const head: Head = { weights: randomMatrix(4, 2, 5), bias: Float64Array.of(1, 2) };
+    const r = lvaUpdate(z, applyHead(z, head), head);
+    expect(r.kind).toBe('declined');
+    if (r.kind === 'declined') expect(r.reason).toBe('residue-below-tolerance');
+  });
+
+  it("with metric: 'best', considers both metrics and reports the one chosen", () => {
+    const z = randomMatrix(20, 6, 6);
+    const head: Head = { weights: randomMatrix(6, 1, 7) };
+    const y = randomMatrix(20, 1, 8, 2);
+    const r = lvaUpdate(z, y, head, { source: computeSourceStatistics(randomMatrix(50, 6, 9)), metric: 'best' });
+    expect(r.diagnostics.regularization.selection?.candidates).toBe(2 * 37 + 1);
+    expect(['identity', 'source']).toContain(r.diagnostics.metric);
+  });
+});
