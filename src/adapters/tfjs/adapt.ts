@@ -1,0 +1,387 @@
+import * as tf from '@tensorflow/tfjs';
+import { match } from 'ts-pattern';
+import { LvaAccumulator } from '../../core/accumulator.js';
+import { OptionError, ShapeError } from '../../core/errors.js';
+import { applyHead, type Head } from '../../core/head.js';
+import { lvaUpdate, lvaUpdateFromResidue, type LvaResult } from '../../core/lva.js';
+import { assertFinite, type Matrix } from '../../core/matrix.js';
+import { rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
+import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
+import { AbortError, UnsupportedModelError } from './errors.js';
+import { extractBatch, featureModel, featureRows } from './features.js';
+import { findHead, readHead, snapshotHead, writeHead, type HeadKind, type TfjsHead } from './head.js';
+
+/** Inputs or targets: a tensor, or nested arrays tfjs can turn into one. */
+export type TensorInput = tf.Tensor | number[] | number[][] | number[][][] | number[][][][] | Float32Array;
+
+/** Options of {@link adaptModel}: the core's solver options plus how to reach the head and the data. */
+export interface AdaptOptions extends Omit<LvaOptions, 'source'> {
+  /** Name of the head layer. @defaultValue the Dense/Conv/TimeDistributed(Dense) layer producing the output */
+  readonly layer?: string;
+  /** Samples per feature-extraction batch. @defaultValue `512` */
+  readonly batchSize?: number;
+  /**
+   * Source-domain data for the source-feature metric (issue: penalise the change of the function on source inputs):
+   * source inputs, or statistics from {@link computeSourceStatistics}.
+   */
+  readonly source?: SourceStatistics | { readonly x: TensorInput } | undefined;
+  /**
+   * `'exact'` (default): Q = Y − f(X̃), needs no source data. `'perturb'`: the first-order residue
+   * Q = Ỹ − f(X) − J_f(X)·(X̃ − X) of method.md §3.2, from `paired` source inputs X (row i paired with target row i).
+   */
+  readonly variant?: 'exact' | 'perturb';
+  /** Source inputs paired row by row with the target inputs (perturb variant only). */
+  readonly paired?: { readonly x: TensorInput } | undefined;
+  /**
+   * Step h of the central difference J_F(x)·δx ≈ (F(x + hδx) − F(x − hδx)) / 2h (perturb only). Relative to δx, so
+   * h = 1 evaluates the network at x ± δx. Error O(h²) plus float32 round-off ≈ 6e-8/h. @defaultValue `1e-2`
+   */
+  readonly step?: number;
+  /**
+   * Keep at most this many regression-row values (rows × width) in memory for leave-one-out selection; beyond it the
+   * rows are streamed through the accumulator and `'auto'` uses GCV. @defaultValue `2 ** 24` (128 MB of float64)
+   */
+  readonly maxRowValuesInMemory?: number;
+  /**
+   * Target-domain rows held out from fitting: the update is kept only if their loss does not get worse (otherwise the
+   * head is restored and the report says `rolled-back`).
+   */
+  readonly validation?: { readonly x: TensorInput; readonly y: TensorInput } | undefined;
+  /** Cancels feature extraction; the model is left untouched. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** What {@link adaptModel} did, in plain JSON-safe data (apart from `result`'s typed arrays). */
+export interface AdaptReport {
+  /** The solver's outcome (core diagnostics inside). */
+  readonly result: LvaResult;
+  /**
+   * `'written'`: the new head is in the model. `'kept'`: the solver declined or refused; the model is unchanged.
+   * `'rolled-back'`: the update made the validation loss worse and was undone.
+   */
+  readonly outcome: 'written' | 'kept' | 'rolled-back';
+  readonly layer: string;
+  readonly kind: HeadKind;
+  readonly activation: string;
+  /** Where the fit happens: the head's output, or its pre-activation (invertible activations such as tanh). */
+  readonly space: 'output' | 'pre-activation';
+  readonly variant: 'exact' | 'perturb';
+  readonly samples: number;
+  readonly rows: number;
+  /** `'loo'`-family selection on rows in memory, or `'gcv'` on streamed statistics. */
+  readonly mode: 'rows' | 'streamed';
+  readonly validation?: { readonly before: number; readonly after: number } | undefined;
+  /** Seconds. */
+  readonly timings: { readonly features: number; readonly solve: number; readonly write: number; readonly total: number };
+}
+
+const ADAPT_KEYS = [
+  'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form',
+  'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal',
+] as const;
+
+/** Converts to a tensor, remembering whether we own it (and must dispose it). */
+export function asTensor(value: TensorInput, fn: string, name: string): { tensor: tf.Tensor; owned: boolean } {
+  if (value instanceof tf.Tensor) {
+    if (value.isDisposed) throw new ShapeError(`${fn}: ${name} is a disposed tensor; pass a live tensor.`, [], []);
+    return { tensor: value, owned: false };
+  }
+  if (Array.isArray(value) || value instanceof Float32Array) {
+    try {
+      return { tensor: tf.tensor(value as number[]), owned: true };
+    } catch (e) {
+      throw new ShapeError(`${fn}: ${name} could not be turned into a tensor (${(e as Error).message}); pass a rectangular numeric array or a tf.Tensor.`, [], []);
+    }
+  }
+  throw new ShapeError(`${fn}: ${name} must be a tf.Tensor or a nested numeric array; received ${value === null ? 'null' : typeof value}.`, [], []);
+}
+
+/** How targets map to the head's linear output, by activation. */
+export function targetSpace(head: TfjsHead, fn: string): { space: 'output' | 'pre-activation'; transform: (v: number) => number } {
+  return match(head.activation)
+    .with('linear', () => ({ space: 'output' as const, transform: (v: number) => v }))
+    .with('tanh', () => ({ space: 'pre-activation' as const, transform: (v: number) => Math.atanh(Math.min(1 - 1e-6, Math.max(-1 + 1e-6, v))) }))
+    .with('softmax', 'sigmoid', (a) => {
+      throw new UnsupportedModelError(
+        `${fn}: head "${head.name}" ends in '${a}', a classification head; classification adaptation is not available yet. Remove the activation and regress logits, or keep fine-tuning with gradient descent.`,
+        'unsupported-activation',
+      );
+    })
+    .otherwise((a) => {
+      throw new UnsupportedModelError(
+        `${fn}: head "${head.name}" has activation '${a}', which is not invertible; LVA fits the head's linear output. Use a linear or tanh head, or move '${a}' out of the head.`,
+        'unsupported-activation',
+      );
+    });
+}
+
+/** Target rows (samples × positions) × m from a targets tensor whose last axis is the head's output. */
+async function targetRows(y: tf.Tensor, start: number, end: number, head: TfjsHead, transform: (v: number) => number): Promise<Matrix> {
+  const part = start === 0 && end === y.shape[0] ? y : tf.slice(y, start, end - start);
+  try {
+    const data = await part.data();
+    const m = y.shape[y.shape.length - 1]!;
+    if (m !== head.outputs || (y.rank === 1 && head.outputs !== 1)) {
+      throw new ShapeError(`adaptModel: y has ${m} values per position but head "${head.name}" has ${head.outputs} units; pass one target per head output.`, [head.outputs], [m]);
+    }
+    const out = new Float64Array(data.length);
+    for (let i = 0; i < data.length; i++) out[i] = transform(data[i]!);
+    return { rows: out.length / m, cols: m, data: out };
+  } finally {
+    if (part !== y) part.dispose();
+  }
+}
+
+/** Streams head-input rows of x in batches to `sink`. */
+async function forEachFeatureBatch(
+  sub: tf.LayersModel,
+  head: TfjsHead,
+  x: tf.Tensor,
+  batchSize: number,
+  signal: AbortSignal | undefined,
+  sink: (rows: Matrix, start: number, end: number) => Promise<void> | void,
+): Promise<void> {
+  const n = x.shape[0]!;
+  for (let start = 0; start < n; start += batchSize) {
+    if (signal?.aborted) throw new AbortError('adaptModel: aborted during feature extraction; the model was not changed.');
+    const end = Math.min(n, start + batchSize);
+    const { data, shape } = await extractBatch(sub, x, start, end);
+    const rows = featureRows(head, data, shape);
+    assertFinite('adaptModel', 'features', rows, 'the network produced NaN or Infinity on these inputs');
+    await sink(rows, start, end);
+  }
+}
+
+/**
+ * Source statistics of the head's input features on source inputs, streamed in batches (memory O(p²)).
+ * Serialise with `sourceStatisticsToJSON` to ship them next to the model.
+ */
+export async function computeSourceStatistics(
+  model: tf.LayersModel,
+  x: TensorInput,
+  options: { readonly layer?: string; readonly batchSize?: number; readonly signal?: AbortSignal } = {},
+): Promise<SourceStatistics> {
+  rejectUnknownOptions('computeSourceStatistics', options, ['layer', 'batchSize', 'signal']);
+  const head = findHead(model, options.layer);
+  const { tensor, owned } = asTensor(x, 'computeSourceStatistics', 'x');
+  try {
+    const acc = new SourceStatisticsAccumulator(head.inputWidth);
+    await forEachFeatureBatch(featureModel(model, head), head, tensor, options.batchSize ?? 512, options.signal, (rows) => void acc.add(rows));
+    return acc.result();
+  } finally {
+    if (owned) tensor.dispose();
+  }
+}
+
+function concatRows(parts: Matrix[]): Matrix {
+  const cols = parts[0]?.cols ?? 0;
+  const rows = parts.reduce((s, p) => s + p.rows, 0);
+  const data = new Float64Array(rows * cols);
+  let off = 0;
+  for (const p of parts) {
+    data.set(p.data, off);
+    off += p.data.length;
+  }
+  return { rows, cols, data };
+}
+
+/** Mean squared error of the model on (x, y), in the model's output space. */
+export async function modelLoss(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, batchSize: number): Promise<number> {
+  const loss = tf.tidy(() => {
+    const pred = model.predict(x, { batchSize }) as tf.Tensor;
+    return tf.mean(tf.square(tf.sub(pred, y)));
+  });
+  try {
+    return (await loss.data())[0]!;
+  } finally {
+    loss.dispose();
+  }
+}
+
+/**
+ * Adapts a pretrained `tf.LayersModel` (Sequential or functional) to target data in place: computes the head's
+ * input features in inference mode, solves the LVA update in float64, and writes the new head only if the solver
+ * produced one (and, with `validation`, only if it does not make the held-out loss worse).
+ *
+ * On any error or refusal the model is left exactly as it was; no tensors are leaked.
+ *
+ * @param x - target inputs, one sample per row of the first axis.
+ * @param y - target outputs, shaped like the model's output for x.
+ * @throws {@link UnsupportedModelError} for heads it cannot adapt; {@link ShapeError} for mismatched data;
+ *   {@link AbortError} when `signal` fires.
+ * @example
+ * const report = await adaptModel(model, xTarget, yTarget);
+ * console.log(report.outcome, report.result.diagnostics.regularization.lambda);
+ */
+export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: TensorInput, options: AdaptOptions = {}): Promise<AdaptReport> {
+  const fn = 'adaptModel';
+  const t0 = performance.now();
+  rejectUnknownOptions(fn, options, ADAPT_KEYS);
+  const batchSize = options.batchSize ?? 512;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new OptionError(`${fn}: batchSize must be a positive integer; received ${options.batchSize}.`, 'batchSize');
+  const variant = options.variant ?? 'exact';
+  if (variant !== 'exact' && variant !== 'perturb') throw new OptionError(`${fn}: variant must be 'exact' or 'perturb'; received ${JSON.stringify(variant)}.`, 'variant');
+  if (variant === 'perturb' && !options.paired) {
+    throw new OptionError(`${fn}: variant 'perturb' needs paired source inputs; pass paired: { x: xSource } (row i paired with target row i).`, 'paired');
+  }
+  const step = options.step ?? 1e-2;
+  if (!(Number.isFinite(step) && step > 0)) throw new OptionError(`${fn}: step must be a finite number > 0; received ${options.step}.`, 'step');
+  const budget = options.maxRowValuesInMemory ?? 2 ** 24;
+
+  const head = findHead(model, options.layer);
+  const { space, transform } = targetSpace(head, fn);
+  const owned: tf.Tensor[] = [];
+  const take = (v: TensorInput, name: string) => {
+    const r = asTensor(v, fn, name);
+    if (r.owned) owned.push(r.tensor);
+    return r.tensor;
+  };
+  try {
+    const xt = take(x, 'x');
+    const yt = take(y, 'y');
+    const n = xt.shape[0] ?? 0;
+    if (n === 0) throw new ShapeError(`${fn}: x has no samples; pass at least one target sample.`, [1], [0]);
+    if (yt.shape[0] !== n) throw new ShapeError(`${fn}: x has ${n} samples but y has ${yt.shape[0]}; pass one target per input sample.`, [n], [yt.shape[0] ?? 0]);
+    const pre = await readHead(head);
+    const sub = featureModel(model, head);
+
+    // Source statistics for the metric.
+    let source: SourceStatistics | undefined;
+    if (options.source && 'kind' in options.source) source = options.source;
+    else if (options.source) source = await computeSourceStatistics(model, (options.source as { x: TensorInput }).x, { batchSize, ...(options.layer ? { layer: options.layer } : {}) });
+
+    const coreOptions: LvaOptions = {
+      ...(options.regularization !== undefined ? { regularization: options.regularization } : {}),
+      ...(options.selection !== undefined ? { selection: options.selection } : {}),
+      ...(options.fitBias !== undefined ? { fitBias: options.fitBias } : {}),
+      ...(options.rcond !== undefined ? { rcond: options.rcond } : {}),
+      ...(options.metric !== undefined ? { metric: options.metric } : {}),
+      ...(options.metricFloor !== undefined ? { metricFloor: options.metricFloor } : {}),
+      ...(options.grid !== undefined ? { grid: options.grid } : {}),
+      ...(options.residualTolerance !== undefined ? { residualTolerance: options.residualTolerance } : {}),
+      ...(options.form !== undefined ? { form: options.form } : {}),
+      ...(source ? { source } : {}),
+    };
+
+    const tf0 = performance.now();
+    let result: LvaResult;
+    let rowsTotal = 0;
+    let mode: 'rows' | 'streamed' = 'rows';
+    let tFeatures = 0;
+    if (variant === 'exact') {
+      const zParts: Matrix[] = [], yParts: Matrix[] = [];
+      let acc: LvaAccumulator | undefined;
+      await forEachFeatureBatch(sub, head, xt, batchSize, options.signal, async (rows, start, end) => {
+        const yr = await targetRows(yt, start, end, head, transform);
+        if (yr.rows !== rows.rows) {
+          throw new ShapeError(
+            `${fn}: the head produces ${rows.rows / (end - start)} output positions per sample but y has ${yr.rows / (end - start)}; y must be shaped like the model's output.`,
+            [rows.rows],
+            [yr.rows],
+          );
+        }
+        assertFinite(fn, 'y', yr);
+        rowsTotal += rows.rows;
+        if (!acc && rowsTotal * rows.cols <= budget) {
+          zParts.push(rows);
+          yParts.push(yr);
+          return;
+        }
+        if (!acc) {
+          acc = new LvaAccumulator(pre, { fitBias: coreOptions.fitBias ?? pre.bias !== undefined });
+          for (let i = 0; i < zParts.length; i++) acc.add(zParts[i]!, yParts[i]!);
+          zParts.length = 0;
+          yParts.length = 0;
+        }
+        acc.add(rows, yr);
+      });
+      tFeatures = (performance.now() - tf0) / 1000;
+      if (acc) {
+        mode = 'streamed';
+        // Leave-one-out needs the rows; streamed statistics support GCV only.
+        const { selection: _rowsOnly, ...streamable } = coreOptions;
+        void _rowsOnly;
+        result = acc.solve(streamable);
+      } else {
+        result = lvaUpdate(concatRows(zParts), concatRows(yParts), pre, coreOptions);
+      }
+    } else {
+      const xs = take(options.paired!.x, 'paired.x');
+      if (xs.shape.join() !== xt.shape.join()) {
+        throw new ShapeError(`${fn}: paired.x has shape [${xs.shape.join(', ')}] but x has [${xt.shape.join(', ')}]; pair each source sample with one target sample.`, xt.shape, xs.shape);
+      }
+      const dx = tf.sub(xt, xs);
+      owned.push(dx);
+      const plus = tf.add(xs, tf.mul(dx, step)), minus = tf.sub(xs, tf.mul(dx, step));
+      owned.push(plus, minus);
+      const collect = async (input: tf.Tensor) => {
+        const parts: Matrix[] = [];
+        await forEachFeatureBatch(sub, head, input, batchSize, options.signal, (rows) => void parts.push(rows));
+        return concatRows(parts);
+      };
+      const zt = await collect(xt), zs = await collect(xs), zp = await collect(plus), zm = await collect(minus);
+      const yParts: Matrix[] = [];
+      for (let s = 0; s < n; s += batchSize) yParts.push(await targetRows(yt, s, Math.min(n, s + batchSize), head, transform));
+      const yr = concatRows(yParts);
+      rowsTotal = zt.rows;
+      tFeatures = (performance.now() - tf0) / 1000;
+      // Q = Ỹ − f(X) − (J_F(X)·δX)·W, the directional derivative by a central difference of the features.
+      const fx = applyHead(zs, pre);
+      const jd: Matrix = { rows: zp.rows, cols: zp.cols, data: zp.data.map((v, i) => (v - zm.data[i]!) / (2 * step)) };
+      const jdW = applyHead(jd, { weights: pre.weights });
+      const q: Matrix = { rows: yr.rows, cols: yr.cols, data: yr.data.map((v, i) => v - fx.data[i]! - jdW.data[i]!) };
+      result = lvaUpdateFromResidue(zt, q, pre, coreOptions);
+    }
+    const tSolve0 = performance.now();
+    const tSolve = (tSolve0 - tf0) / 1000 - tFeatures;
+
+    // Write (transactionally), then guard on validation data.
+    let outcome: AdaptReport['outcome'] = 'kept';
+    let validation: AdaptReport['validation'];
+    if (options.signal?.aborted) throw new AbortError(`${fn}: aborted before writing; the model was not changed.`);
+    if (result.kind === 'updated' || result.kind === 'updated-with-cutoff') {
+      const newHead: Head = result.head;
+      let vx: tf.Tensor | undefined, vy: tf.Tensor | undefined, before = NaN;
+      if (options.validation) {
+        vx = take(options.validation.x, 'validation.x');
+        vy = take(options.validation.y, 'validation.y');
+        before = await modelLoss(model, vx, vy, batchSize);
+      }
+      const snapshot = snapshotHead(head);
+      try {
+        writeHead(head, newHead);
+        outcome = 'written';
+        if (vx && vy) {
+          const after = await modelLoss(model, vx, vy, batchSize);
+          validation = { before, after };
+          if (!(after <= before)) {
+            head.layer.setWeights(snapshot);
+            outcome = 'rolled-back';
+          }
+        }
+      } catch (e) {
+        head.layer.setWeights(snapshot);
+        throw e;
+      } finally {
+        tf.dispose(snapshot);
+      }
+    }
+    const tEnd = performance.now();
+    return {
+      result,
+      outcome,
+      layer: head.name,
+      kind: head.kind,
+      activation: head.activation,
+      space,
+      variant,
+      samples: n,
+      rows: rowsTotal,
+      mode,
+      validation,
+      timings: { features: tFeatures, solve: tSolve, write: (tEnd - tSolve0) / 1000, total: (tEnd - t0) / 1000 },
+    };
+  } finally {
+    tf.dispose(owned);
+  }
+}

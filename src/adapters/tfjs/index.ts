@@ -1,0 +1,8 @@
+/**
+ * lva-transfer/tfjs: adapt a tf.LayersModel's head in closed form, or drop {@link lvaCallback} into model.fit().
+ */
+export { adaptModel, computeSourceStatistics, modelLoss, type AdaptOptions, type AdaptReport, type TensorInput } from './adapt.js';
+export { AbortError, UnsupportedModelError } from './errors.js';
+export { featureModel, im2col } from './features.js';
+export { findHead, readHead, writeHead, type ConvGeometry, type HeadKind, type TfjsHead } from './head.js';
+export { LvaCallback, lvaCallback, type Decision, type LvaCallbackOptions } from '../../callbacks/lva-callback.js';

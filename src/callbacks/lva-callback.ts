@@ -1,0 +1,192 @@
+import * as tf from '@tensorflow/tfjs';
+import { match } from 'ts-pattern';
+import { isLvaError, OptionError } from '../core/errors.js';
+import { rejectUnknownOptions } from '../core/options.js';
+import { adaptModel, asTensor, type AdaptOptions, type AdaptReport, type TensorInput } from '../adapters/tfjs/adapt.js';
+import { AbortError } from '../adapters/tfjs/errors.js';
+import { findHead } from '../adapters/tfjs/head.js';
+import { featureModel } from '../adapters/tfjs/features.js';
+
+/**
+ * What the callback decided, as a typed value (also summarised in the fit History as `lva_*` numbers).
+ * - `analytic`: sparse target data: the closed-form head replaced fine-tuning; no gradient step changed the model.
+ * - `warm-start`: enough data for gradient descent; the head was set analytically first, then fit() went on.
+ * - `kept-pretrained`: sparse data, and cross-validation judged that no change beats any change; fit() was stopped
+ *   with the model unchanged (set `onDecline: 'gradient-descent'` to fine-tune anyway).
+ * - `gradient-descent`: the analytic path was not taken or was refused; fit() ran as written. `reason` says why.
+ */
+export type Decision =
+  | { readonly kind: 'analytic'; readonly reason: string; readonly report: AdaptReport }
+  | { readonly kind: 'warm-start'; readonly reason: string; readonly report: AdaptReport }
+  | { readonly kind: 'kept-pretrained'; readonly reason: string; readonly report: AdaptReport }
+  | { readonly kind: 'gradient-descent'; readonly reason: string; readonly report?: AdaptReport | undefined };
+
+/** Options of {@link lvaCallback}. The solver options of {@link adaptModel} apply as well. */
+export interface LvaCallbackOptions extends Omit<AdaptOptions, 'signal'> {
+  /** Target inputs: the same data passed to fit() (tfjs callbacks never see fit's x). */
+  readonly x: TensorInput;
+  /** Target outputs, shaped like the model's output. */
+  readonly y: TensorInput;
+  /**
+   * Sparsity threshold in regression rows per head-input feature: with rows ≤ threshold × width the analytic update
+   * replaces fine-tuning; above it, fit() runs (warm-started when `warmStart`). @defaultValue `DEFAULT_ROWS_PER_FEATURE`
+   */
+  readonly rowsPerFeature?: number;
+  /** Above the threshold, set the head to the analytic solution before gradient descent starts. @defaultValue `true` */
+  readonly warmStart?: boolean;
+  /** When cross-validation declines to adapt on sparse data: keep the pretrained model, or fine-tune anyway. @defaultValue `'keep'` */
+  readonly onDecline?: 'keep' | 'gradient-descent';
+  /** Called with each decision; return `'gradient-descent'` to veto the analytic path (the head is restored). */
+  readonly onDecision?: ((state: { readonly decision: Decision; readonly model: tf.LayersModel }) => void | 'gradient-descent') | undefined;
+  /** Print one line per decision. @defaultValue `false` */
+  readonly verbose?: boolean;
+}
+
+/**
+ * Sparse-regime threshold: at most this many regression rows per head-input feature go the analytic way.
+ * Chosen from the sparsity sweep (bench/results/sparsity.md).
+ */
+export const DEFAULT_ROWS_PER_FEATURE = 8;
+
+const CALLBACK_KEYS = [
+  'x', 'y', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose',
+  'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form',
+  'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation',
+] as const;
+
+const DECISION_CODE = { analytic: 0, 'warm-start': 1, 'gradient-descent': 2, 'kept-pretrained': 3 } as const;
+
+/**
+ * A `tf.Callback` that swaps fine-tuning for the closed-form LVA head when the target data is sparse, and warm-starts
+ * ordinary gradient descent otherwise. Add it to an unchanged `model.fit(x, y, { callbacks: [lvaCallback({ x, y })] })`.
+ *
+ * On the analytic path, fit() stops after its first batch (the earliest point tfjs allows) and every weight is reset
+ * to the state right after the analytic update, so no gradient step survives. Decisions are in {@link decisions}.
+ */
+export class LvaCallback extends tf.Callback {
+  /** Every decision taken, in order (fit() ignores hook return values, so this is how they are observed). */
+  readonly decisions: Decision[] = [];
+  private snapshot: tf.Tensor[] | undefined;
+  private stopAfterFirstBatch = false;
+  private readonly options: LvaCallbackOptions;
+
+  constructor(options: LvaCallbackOptions) {
+    super();
+    if (options === null || typeof options !== 'object') {
+      throw new OptionError('lvaCallback: pass the target data, e.g. lvaCallback({ x: xTarget, y: yTarget }).', 'options');
+    }
+    rejectUnknownOptions('lvaCallback', options, CALLBACK_KEYS);
+    if (options.x === undefined || options.y === undefined) {
+      throw new OptionError('lvaCallback: x and y are required (tfjs callbacks never see the data given to fit()); pass lvaCallback({ x, y }).', options.x === undefined ? 'x' : 'y');
+    }
+    const r = options.rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE;
+    if (!(Number.isFinite(r) && r >= 0)) throw new OptionError(`lvaCallback: rowsPerFeature must be a finite number ≥ 0; received ${options.rowsPerFeature}.`, 'rowsPerFeature');
+    this.options = options;
+  }
+
+  /** The latest decision, if any. */
+  get decision(): Decision | undefined {
+    return this.decisions.at(-1);
+  }
+
+  override async onTrainBegin(): Promise<void> {
+    const model = this.model as tf.LayersModel;
+    const { x, y, rowsPerFeature, warmStart, onDecline, onDecision, verbose, ...adaptOptions } = this.options;
+    let decision: Decision;
+    try {
+      const head = findHead(model, adaptOptions.layer);
+      const rows = await countRows(model, head, x);
+      const width = head.inputWidth + (head.useBias && adaptOptions.fitBias !== false ? 1 : 0);
+      const threshold = (rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE) * width;
+      const sparse = rows <= threshold;
+      const why = `${rows} target rows ${sparse ? '≤' : '>'} ${rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE} × width ${width}`;
+      if (!sparse && warmStart === false) {
+        decision = { kind: 'gradient-descent', reason: `${why}, and warmStart is false` };
+      } else {
+        const report = await adaptModel(model, x, y, adaptOptions);
+        decision = match(report.outcome)
+          .with('written', (): Decision => (sparse ? { kind: 'analytic', reason: `${why}: closed-form head`, report } : { kind: 'warm-start', reason: `${why}: head set analytically, then gradient descent`, report }))
+          .with('rolled-back', (): Decision => ({ kind: 'gradient-descent', reason: `the analytic head made the validation loss worse (${report.validation?.before} → ${report.validation?.after}); restored`, report }))
+          .with('kept', (): Decision =>
+            match(report.result)
+              .with({ kind: 'declined' }, (r): Decision =>
+                sparse && onDecline !== 'gradient-descent'
+                  ? { kind: 'kept-pretrained', reason: `${why}; solver declined (${r.reason}): keeping the pretrained model`, report }
+                  : { kind: 'gradient-descent', reason: `solver declined (${r.reason})`, report },
+              )
+              .with({ kind: 'refused' }, (r): Decision => ({ kind: 'gradient-descent', reason: `solver refused: ${r.message}`, report }))
+              .otherwise((): Decision => ({ kind: 'gradient-descent', reason: 'the update was not written', report })),
+          )
+          .exhaustive();
+      }
+    } catch (e) {
+      // Bad configuration (unknown options, mismatched shapes) rejects fit() here, with the weights untouched.
+      if (e instanceof OptionError || (isLvaError(e) && e.name === 'ShapeError') || e instanceof AbortError || !isLvaError(e)) throw e;
+      decision = { kind: 'gradient-descent', reason: `analytic path unavailable: ${(e as Error).message}` };
+    }
+    if (onDecision?.({ decision, model }) === 'gradient-descent' && decision.kind !== 'gradient-descent') {
+      decision = { kind: 'gradient-descent', reason: 'vetoed by onDecision', report: decision.report };
+    }
+    this.decisions.push(decision);
+    if (verbose) console.log(`lvaCallback: ${decision.kind} — ${decision.reason}`);
+    this.stopAfterFirstBatch = decision.kind === 'analytic' || decision.kind === 'kept-pretrained';
+    // The state to return to after fit()'s unavoidable first step.
+    if (this.stopAfterFirstBatch) this.snapshot = model.getWeights().map((w) => w.clone());
+  }
+
+  override async onBatchBegin(batch: number): Promise<void> {
+    // onBatchBegin, not onTrainBegin: fit() resets stopTraining right after onTrainBegin.
+    if (this.stopAfterFirstBatch && batch === 0) (this.model as tf.LayersModel).stopTraining = true;
+  }
+
+  override async onBatchEnd(batch: number): Promise<void> {
+    if (this.stopAfterFirstBatch && batch === 0 && this.snapshot) {
+      (this.model as tf.LayersModel).setWeights(this.snapshot);
+      tf.dispose(this.snapshot);
+      this.snapshot = undefined;
+    }
+  }
+
+  override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
+    const d = this.decision;
+    if (!logs || !d || epoch !== (this.params?.['initialEpoch'] ?? 0)) return;
+    const r = d.report?.result;
+    const frob = (v: readonly number[] | undefined) => (v ? Math.sqrt(v.reduce((s, x) => s + x * x, 0)) : NaN);
+    logs['lva_decision'] = DECISION_CODE[d.kind];
+    logs['lva_residual_before'] = frob(r?.diagnostics.residualBefore);
+    logs['lva_residual_after'] = frob(r?.diagnostics.residualAfter);
+    logs['lva_lambda'] = r ? r.diagnostics.regularization.lambda : NaN;
+    logs['lva_seconds'] = d.report?.timings.total ?? 0;
+  }
+
+  override async onTrainEnd(): Promise<void> {
+    if (this.snapshot) {
+      tf.dispose(this.snapshot);
+      this.snapshot = undefined;
+    }
+  }
+}
+
+/** Regression rows the head would see for x: samples × output positions. */
+async function countRows(model: tf.LayersModel, head: ReturnType<typeof findHead>, x: TensorInput): Promise<number> {
+  const { tensor, owned } = asTensor(x, 'lvaCallback', 'x');
+  try {
+    const n = tensor.shape[0] ?? 0;
+    if (n === 0) return 0;
+    // Positions per sample from one sample's head output shape (conv and sequence heads have several).
+    const out = tf.tidy(() => {
+      const one = tf.slice(tensor, 0, 1);
+      const sub = featureModel(model, head);
+      const feats = sub.predict(one, { batchSize: 1 }) as tf.Tensor;
+      return head.layer.apply(feats) as tf.Tensor;
+    });
+    const positions = out.size / head.outputs;
+    out.dispose();
+    return n * positions;
+  } finally {
+    if (owned) tensor.dispose();
+  }
+}
+
+/** Factory for {@link LvaCallback}: `callbacks: [lvaCallback({ x, y })]`. */
+export const lvaCallback = (options: LvaCallbackOptions): LvaCallback => new LvaCallback(options);

@@ -1,0 +1,132 @@
+/** The drop-in fit() callback: sparse path, fallback, warm start, rollback, logs, configuration errors, memory. */
+import * as tf from '@tensorflow/tfjs';
+import { lvaCallback, adaptModel, type Decision } from '../../src/adapters/tfjs/index.js';
+import { randomTensor, seedWeights, useBackend, weightValues } from '../helpers/tf.js';
+
+function mlp(seed: number, activation: 'linear' | 'softmax' = 'linear'): tf.LayersModel {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({ inputShape: [4], units: 16, activation: 'relu', name: 'fc1' }),
+      tf.layers.batchNormalization({ name: 'bn' }),
+      tf.layers.dense({ units: 2, activation, name: 'head' }),
+    ],
+  });
+  seedWeights(model, seed);
+  model.compile({ optimizer: tf.train.adam(0.05), loss: activation === 'softmax' ? 'categoricalCrossentropy' : 'meanSquaredError' });
+  return model;
+}
+
+const values = async (m: tf.LayersModel) => (await weightValues(m)).map((w) => Array.from(w));
+
+describe('lvaCallback', () => {
+  beforeAll(async () => useBackend('cpu'));
+
+  it('sparse data: the analytic head replaces fine-tuning and no gradient step survives', async () => {
+    const model = mlp(1), reference = mlp(1);
+    const x = randomTensor([12, 4], 2), y = randomTensor([12, 2], 3);
+    const cb = lvaCallback({ x, y, regularization: 0.1 });
+    const history = await model.fit(x, y, { epochs: 5, batchSize: 4, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.kind).toBe('analytic');
+    expect(history.epoch).toEqual([0]);
+    expect(history.history['lva_decision']).toEqual([0]);
+    expect(history.history['lva_residual_after']![0]).toBeLessThan(history.history['lva_residual_before']![0] as number);
+    // The same closed form, applied directly, gives bit-identical weights; every non-head weight is the pretrained one.
+    await adaptModel(reference, x, y, { regularization: 0.1 });
+    expect(await values(model)).toEqual(await values(reference));
+    tf.dispose([x, y]);
+  });
+
+  it('above the threshold: warm-starts the head, then fit() trains as written', async () => {
+    const model = mlp(4), untouched = mlp(4);
+    const x = randomTensor([64, 4], 5), y = randomTensor([64, 2], 6);
+    const cb = lvaCallback({ x, y, rowsPerFeature: 1 });
+    const history = await model.fit(x, y, { epochs: 3, batchSize: 16, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.kind).toBe('warm-start');
+    expect(cb.decision?.reason).toMatch(/64 target rows > 1 × width 17/);
+    expect(history.epoch).toEqual([0, 1, 2]);
+    expect(history.history['lva_decision']).toEqual([1]);
+    const after = await values(model), before = await values(untouched);
+    expect(after[0]).not.toEqual(before[0]); // the backbone trained
+    tf.dispose([x, y]);
+  });
+
+  it('warmStart: false above the threshold is plain gradient descent', async () => {
+    const model = mlp(7);
+    const x = randomTensor([64, 4], 8), y = randomTensor([64, 2], 9);
+    const cb = lvaCallback({ x, y, rowsPerFeature: 1, warmStart: false });
+    await model.fit(x, y, { epochs: 2, batchSize: 32, callbacks: [cb], verbose: 0 });
+    expect(cb.decision).toMatchObject({ kind: 'gradient-descent' });
+    expect(cb.decision?.reason).toMatch(/warmStart is false/);
+    tf.dispose([x, y]);
+  });
+
+  it('falls back to gradient descent, and says why, when the head is unsupported', async () => {
+    const model = mlp(10, 'softmax');
+    const x = randomTensor([8, 4], 11);
+    const y = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 1, 0, 0, 1], 'int32'), 2);
+    const cb = lvaCallback({ x, y });
+    const history = await model.fit(x, y, { epochs: 2, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.kind).toBe('gradient-descent');
+    expect(cb.decision?.reason).toMatch(/softmax/);
+    expect(history.epoch).toEqual([0, 1]);
+    tf.dispose([x, y]);
+  });
+
+  it('rolls back a worsening update (validation guard) and falls back to gradient descent', async () => {
+    const model = mlp(12);
+    const x = randomTensor([8, 4], 13), y = randomTensor([8, 2], 14, 5);
+    const vx = randomTensor([30, 4], 15);
+    const vy = model.predict(vx) as tf.Tensor;
+    const cb = lvaCallback({ x, y, regularization: 1e-3, validation: { x: vx, y: vy } });
+    const history = await model.fit(x, y, { epochs: 2, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.kind).toBe('gradient-descent');
+    expect(cb.decision?.reason).toMatch(/validation loss worse/);
+    expect(history.epoch).toEqual([0, 1]);
+    tf.dispose([x, y, vx, vy]);
+  });
+
+  it('keeps the pretrained model when cross-validation declines on sparse data', async () => {
+    const model = mlp(16), reference = mlp(16);
+    const x = randomTensor([10, 4], 17);
+    const y = model.predict(x) as tf.Tensor; // already fitted: nothing to learn
+    const cb = lvaCallback({ x, y });
+    await model.fit(x, y, { epochs: 3, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.kind).toBe('kept-pretrained');
+    expect(await values(model)).toEqual(await values(reference));
+    tf.dispose([x, y]);
+  });
+
+  it('onDecision can veto the analytic path', async () => {
+    const model = mlp(18);
+    const x = randomTensor([12, 4], 19), y = randomTensor([12, 2], 20);
+    const seen: Decision[] = [];
+    const cb = lvaCallback({ x, y, regularization: 0.1, onDecision: ({ decision }) => (seen.push(decision), 'gradient-descent') });
+    const history = await model.fit(x, y, { epochs: 2, callbacks: [cb], verbose: 0 });
+    expect(seen[0]?.kind).toBe('analytic');
+    expect(cb.decision?.kind).toBe('gradient-descent');
+    expect(history.epoch).toEqual([0, 1]);
+    tf.dispose([x, y]);
+  });
+
+  it('rejects bad configuration before any step, weights untouched', async () => {
+    expect(() => lvaCallback({ x: [[1]], y: [[1]], rowsPerFeatur: 3 } as never)).toThrow(/unknown option "rowsPerFeatur" \(did you mean "rowsPerFeature"\?\)/);
+    expect(() => lvaCallback({ y: [[1]] } as never)).toThrow(/x and y are required/);
+    const model = mlp(21);
+    const before = await values(model);
+    const x = randomTensor([8, 4], 22), y = randomTensor([8, 3], 23);
+    await expect(model.fit(x, randomTensor([8, 2], 1), { epochs: 1, callbacks: [lvaCallback({ x, y })], verbose: 0 })).rejects.toThrow(/3 values per position but head "head" has 2 units/);
+    expect(await values(model)).toEqual(before);
+    tf.dispose([x, y]);
+  });
+
+  it('does not leak tensors across repeated fits', async () => {
+    const model = mlp(24);
+    const x = randomTensor([12, 4], 25), y = randomTensor([12, 2], 26);
+    const run = () => model.fit(x, y, { epochs: 2, callbacks: [lvaCallback({ x, y })], verbose: 0 });
+    await run();
+    const count = tf.memory().numTensors;
+    for (let i = 0; i < 10; i++) await run();
+    expect(tf.memory().numTensors).toBe(count);
+    tf.dispose([x, y]);
+  });
+});
