@@ -50,7 +50,7 @@ export const DEFAULT_ROWS_PER_FEATURE = 8;
 
 const CALLBACK_KEYS = [
   'x', 'y', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose',
-  'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form',
+  'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation',
 ] as const;
 

@@ -2,7 +2,7 @@ import { match, P } from 'ts-pattern';
 import { cholesky } from './cholesky.js';
 import { OptionError, ShapeError } from './errors.js';
 import { applyHead, fitsFloat32, validateHead, type Head } from './head.js';
-import { appendOnes, assertFinite, frobenius, sub, type Matrix } from './matrix.js';
+import { appendOnes, assertFinite, frobenius, matmul, sub, takeRows, type Matrix } from './matrix.js';
 import { resolveLvaOptions, type LvaOptions, type ResolvedLvaOptions } from './options.js';
 import { dualSystem, primalSystem, type RidgeSystem } from './ridge-system.js';
 import { select, type Candidate, type SelectionRule, type SelectionSummary } from './selection.js';
@@ -51,6 +51,8 @@ export interface Diagnostics {
   readonly weightNorm: number;
   readonly relativeChange: number;
   readonly flags: readonly DiagnosticFlag[];
+  /** Present when the head is an average of subsample fits (`ensemble`): rounds, the row fraction, rounds that adapted. */
+  readonly ensemble?: { readonly rounds: number; readonly fraction: number; readonly adaptedRounds: number } | undefined;
 }
 
 /**
@@ -175,8 +177,86 @@ function solveRows(fn: string, latents: Matrix, residue: Matrix, head: Head, opt
   const n = z.rows, p = z.cols;
   const metrics = metricsFor(opt, p, options.metric !== undefined);
   const dual = opt.form === 'dual' || (opt.form === 'auto' && n <= p);
-  const systems = metrics.map((mc) => (dual ? dualSystem(z, residue, mc.factor, opt.rcond) : primalSystem({ kind: 'rows', z, q: residue }, mc.factor, opt.rcond)));
-  return finish(fn, head, opt, systems, metrics, targetNorm);
+  const build = (zz: Matrix, qq: Matrix) =>
+    metrics.map((mc) => (dual ? dualSystem(zz, qq, mc.factor, opt.rcond) : primalSystem({ kind: 'rows', z: zz, q: qq }, mc.factor, opt.rcond)));
+  const full = finish(fn, head, opt, build(z, residue), metrics, targetNorm);
+  const rounds = opt.ensemble === 'auto' ? (n <= 2 * p ? 25 : 0) : opt.ensemble.rounds;
+  const fraction = opt.ensemble === 'auto' ? 0.8 : opt.ensemble.fraction;
+  if (opt.regularization !== 'auto' || rounds === 0 || full.kind === 'refused' || (full.kind === 'declined' && full.reason === 'residue-below-tolerance')) return full;
+  const k = Math.max(3, Math.round(fraction * n));
+  if (k >= n) return full;
+  return aggregate(fn, head, opt, z, residue, full, rounds, k, (zz, qq) => finish(fn, head, opt, build(zz, qq), metrics, targetNorm));
+}
+
+/**
+ * Subsample aggregation: the average of the changes fitted (with their own λ selection) on `rounds` random subsets
+ * of k rows. Rounds that decline contribute no change. Diagnostics are the full-data solve's, with the fit, norms
+ * and an `ensemble` summary recomputed for the averaged head.
+ */
+function aggregate(
+  fn: string,
+  head: Head,
+  opt: ResolvedLvaOptions,
+  z: Matrix,
+  residue: Matrix,
+  full: LvaResult,
+  rounds: number,
+  k: number,
+  solve: (z: Matrix, q: Matrix) => LvaResult,
+): LvaResult {
+  const n = z.rows, p = z.cols, m = residue.cols;
+  const wAug = augmentedWeights(head, opt.fitBias);
+  const sum = new Float64Array(p * m);
+  let adapted = 0;
+  const next = mulberry32(0x9e3779b9 ^ (n * 2654435761) ^ p);
+  const idx = Array.from({ length: n }, (_, i) => i);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+    }
+    const pick = idx.slice(0, k);
+    const res = solve(takeRows(z, pick), takeRows(residue, pick));
+    if (res.kind !== 'updated' && res.kind !== 'updated-with-cutoff') continue;
+    adapted++;
+    const aug = augmentedWeights(res.head, opt.fitBias);
+    for (let i = 0; i < sum.length; i++) sum[i] += aug.data[i]! - wAug.data[i]!;
+  }
+  const ensemble = { rounds, fraction: k / n, adaptedRounds: adapted };
+  if (adapted === 0) {
+    return { kind: 'declined', reason: 'no-adaptation-wins', head, diagnostics: { ...full.diagnostics, ensemble } };
+  }
+  const delta: Matrix = { rows: p, cols: m, data: sum.map((v) => v / rounds) };
+  const newAug = addInto(wAug, delta);
+  if (!newAug.data.every(Number.isFinite)) {
+    return { kind: 'refused', reason: 'non-finite-solution', message: `${fn}: the aggregated solution is not finite; use a fixed regularization.`, diagnostics: full.diagnostics };
+  }
+  // Exact fit of the averaged change on all rows.
+  const fitted = matmul(z, delta);
+  const after = new Array<number>(m).fill(0);
+  for (let i = 0; i < n; i++) for (let c = 0; c < m; c++) after[c] += (residue.data[i * m + c]! - fitted.data[i * m + c]!) ** 2;
+  const deltaNorm = frobenius(delta), wNorm = frobenius(wAug);
+  const diagnostics: Diagnostics = {
+    ...full.diagnostics,
+    residualAfter: after.map(Math.sqrt),
+    deltaNorm,
+    weightNorm: frobenius(newAug),
+    relativeChange: wNorm > 0 ? deltaNorm / wNorm : Infinity,
+    ensemble,
+  };
+  return { kind: 'updated', head: splitAugmented(newAug, opt.fitBias, head), delta: splitAugmented(delta, opt.fitBias, undefined), diagnostics };
+}
+
+/** mulberry32: a tiny deterministic PRNG, so the same data always gives the same subsamples. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /**
@@ -254,6 +334,7 @@ export function finish(
       for (const g of opt.grid) {
         const l = g * (s.scale > 0 ? s.scale : 1);
         const df = s.degreesOfFreedom(l);
+        if (df > opt.maxDegreesOfFreedom * n + 1e-9) continue;
         if (rule === 'gcv') candidates.push({ system: si, lambda: l, df, score: s.gcv(l) });
         else {
           const errors = s.rowLoo(l)!;
@@ -275,7 +356,12 @@ export function finish(
   }
 
   const system = systems[sysIndex]!;
-  const delta = system.delta(lambda);
+  let delta = system.delta(lambda);
+  if (opt.shrink && selection && Number.isFinite(selection.gainStandardError)) {
+    const { estimatedGain: g, gainStandardError: se } = selection;
+    const factor = g <= 0 ? 0 : opt.shrink === 'wiener' ? g * g / (g * g + se * se) : Math.max(0, 1 - (se / g) ** 2);
+    delta = { rows: delta.rows, cols: delta.cols, data: delta.data.map((v) => v * factor) };
+  }
   const after = Array.from(system.fitResidualSq(lambda), Math.sqrt);
   const diagnostics = diagnosticsFor(sysIndex, lambda, delta, after, selection);
   const newAug = addInto(wAug, delta);

@@ -8,9 +8,12 @@ import { match } from 'ts-pattern';
  *   standard error of the best; "no change" is a candidate, so it wins ties.
  * - `'paired-gain'`: the best candidate, but only if its paired LOO gain over "no change" exceeds one standard
  *   error of the paired differences; otherwise decline.
+ * - `'paired-one-se'`: the most regularised candidate whose mean LOO error exceeds the best's by at most one standard
+ *   error of the **paired** per-row differences. Paired differences cancel the row-to-row spread that makes
+ *   `'loo-one-se'` over-cautious; "no change" wins when its paired gap to the best is within noise.
  * - `'gcv'`: generalised cross-validation (needs no rows: the streaming accumulator's rule).
  */
-export type SelectionRule = 'loo' | 'loo-one-se' | 'paired-gain' | 'gcv';
+export type SelectionRule = 'loo' | 'loo-one-se' | 'paired-one-se' | 'paired-gain' | 'gcv';
 
 /** One (metric, λ) candidate scored on the fitting rows. @internal */
 export interface Candidate {
@@ -72,6 +75,15 @@ export function select(rule: SelectionRule, candidates: readonly Candidate[], ke
       for (const v of best.errors) s += (v - best.score) ** 2;
       const se = n > 1 ? Math.sqrt(s / (n - 1) / n) : Infinity;
       const within = finite.filter((c) => c.score <= best.score + se);
+      return within.reduce((a, c) => (c.df < a.df ? c : a), best);
+    })
+    .with('paired-one-se', () => {
+      if (!best.errors) return best;
+      const within = finite.filter((c) => {
+        if (c === best) return true;
+        const { mean: gap, se } = pairedStats(c.errors!, best.errors!);
+        return gap <= se;
+      });
       return within.reduce((a, c) => (c.df < a.df ? c : a), best);
     })
     .with('paired-gain', () => {

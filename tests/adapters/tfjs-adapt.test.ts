@@ -179,7 +179,7 @@ describe('adaptModel behaviour', () => {
     const report = await adaptModel(model, x, y, { regularization: 0.1 });
     expect(report.outcome).toBe('written');
     const after = await weightValues(model);
-    const headIdx = model.getWeights().map((w, i) => [w.name, i] as const).filter(([n]) => n.startsWith('head')).map(([, i]) => i);
+    const headIdx = model.weights.map((w, i) => [w.name, i] as const).filter(([n]) => n.startsWith('head')).map(([, i]) => i);
     after.forEach((w, i) => {
       if (headIdx.includes(i)) expect(Array.from(w)).not.toEqual(Array.from(before[i]!));
       else expect(Array.from(w)).toEqual(Array.from(before[i]!));

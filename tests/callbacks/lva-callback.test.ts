@@ -89,7 +89,7 @@ describe('lvaCallback', () => {
     const model = mlp(16), reference = mlp(16);
     const x = randomTensor([10, 4], 17);
     const y = model.predict(x) as tf.Tensor; // already fitted: nothing to learn
-    const cb = lvaCallback({ x, y });
+    const cb = lvaCallback({ x, y, selection: 'paired-gain', ensemble: { rounds: 0, fraction: 0.8 } });
     await model.fit(x, y, { epochs: 3, callbacks: [cb], verbose: 0 });
     expect(cb.decision?.kind).toBe('kept-pretrained');
     expect(await values(model)).toEqual(await values(reference));

@@ -76,7 +76,7 @@ export interface AdaptReport {
 }
 
 const ADAPT_KEYS = [
-  'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form',
+  'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal',
 ] as const;
 
@@ -260,6 +260,9 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
       ...(options.grid !== undefined ? { grid: options.grid } : {}),
       ...(options.residualTolerance !== undefined ? { residualTolerance: options.residualTolerance } : {}),
       ...(options.form !== undefined ? { form: options.form } : {}),
+      ...(options.maxDegreesOfFreedom !== undefined ? { maxDegreesOfFreedom: options.maxDegreesOfFreedom } : {}),
+      ...(options.shrink !== undefined ? { shrink: options.shrink } : {}),
+      ...(options.ensemble !== undefined ? { ensemble: options.ensemble } : {}),
       ...(source ? { source } : {}),
     };
 
