@@ -16,9 +16,10 @@ export async function useBackend(name: 'cpu' | 'wasm' = 'cpu'): Promise<void> {
 /** Replaces every weight of the model with seeded gaussian values scaled by 1/√fan-in, so tests are reproducible. */
 export function seedWeights(model: tf.LayersModel, seed: number, scale = 1): void {
   const r = rng(seed);
-  const values = model.weights.map((w) => {
+  const names = model.weights.map((v) => v.name);
+  const values = model.getWeights().map((w, i) => {
     const fanIn = w.shape.length > 1 ? w.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
-    const isVariance = w.name.includes('moving_variance');
+    const isVariance = names[i]!.includes('moving_variance');
     const data = new Float32Array(w.size).map(() => (isVariance ? 0.5 + r() : (gaussian(r) * scale) / Math.sqrt(fanIn)));
     return tf.tensor(data, w.shape);
   });
