@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Matrix, SVD, EigenvalueDecomposition } from 'ml-matrix';
 import { exp1Data, EXP1_N } from './data.js';
 import { buildExp1Model, saveModelJson, loadModelJson } from './model.js';
+import { mm } from './train.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -66,19 +67,6 @@ function numericalRank(z: Float64Array, n: number, d: number, rel = 1e-7) {
   }
   return { rankSvd, rankGram, deadCols, sMax, sMinKept: sv[rankSvd - 1] ?? 0, sNextDropped: sv[rankSvd] ?? 0 };
 }
-
-/** matMul with an explicit-transpose gradient (fast on wasm). */
-const mm = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-  save([a, b]);
-  return {
-    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
-    },
-  };
-}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
 async function main(): Promise<void> {
   tf.enableProdMode();

@@ -80,7 +80,9 @@ export class LvaCallback extends tf.Callback {
       throw new OptionError('lvaCallback: x and y are required (tfjs callbacks never see the data given to fit()); pass lvaCallback({ x, y }).', options.x === undefined ? 'x' : 'y');
     }
     const r = options.rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE;
-    if (!(Number.isFinite(r) && r >= 0)) throw new OptionError(`lvaCallback: rowsPerFeature must be a finite number ≥ 0; received ${options.rowsPerFeature}.`, 'rowsPerFeature');
+    if (!(typeof r === 'number' && r >= 0)) {
+      throw new OptionError(`lvaCallback: rowsPerFeature must be a number ≥ 0 (Infinity: always analytic, 0: always gradient descent); received ${String(options.rowsPerFeature)}.`, 'rowsPerFeature');
+    }
     this.options = options;
   }
 

@@ -42,10 +42,13 @@ export class OptionError extends LvaError {
   }
 }
 
+/** Names of every error class the library (core and adapters) throws. */
+const ERROR_NAMES = [
+  'LvaError', 'ShapeError', 'NonFiniteError', 'OptionError',
+  'UnsupportedModelError', 'InvalidModelError', 'AbortError', 'RuntimeUnavailableError',
+];
+
 /** True for any error thrown by this library, across realms and duplicate package copies. */
 export function isLvaError(e: unknown): e is LvaError {
-  return (
-    e instanceof LvaError ||
-    (e instanceof Error && ['LvaError', 'ShapeError', 'NonFiniteError', 'OptionError'].includes(e.name))
-  );
+  return e instanceof LvaError || (e instanceof Error && ERROR_NAMES.includes(e.name));
 }
