@@ -180,7 +180,7 @@ function solveRows(fn: string, latents: Matrix, residue: Matrix, head: Head, opt
   const build = (zz: Matrix, qq: Matrix) =>
     metrics.map((mc) => (dual ? dualSystem(zz, qq, mc.factor, opt.rcond) : primalSystem({ kind: 'rows', z: zz, q: qq }, mc.factor, opt.rcond)));
   const full = finish(fn, head, opt, build(z, residue), metrics, targetNorm);
-  const rounds = opt.ensemble === 'auto' ? (n <= 2 * p ? 25 : 0) : opt.ensemble.rounds;
+  const rounds = opt.ensemble === 'auto' ? (n <= 2 * p && n <= 256 ? 25 : 0) : opt.ensemble.rounds;
   const fraction = opt.ensemble === 'auto' ? 0.8 : opt.ensemble.fraction;
   if (opt.regularization !== 'auto' || rounds === 0 || full.kind === 'refused' || (full.kind === 'declined' && full.reason === 'residue-below-tolerance')) return full;
   const k = Math.max(3, Math.round(fraction * n));
@@ -327,8 +327,9 @@ export function finish(
         diagnostics: diagnosticsFor(0, Infinity, undefined, before),
       };
     }
-    const rowsAvailable = base.rowLoo(Infinity) !== undefined;
-    const rule: SelectionRule = needsRows && !rowsAvailable ? 'gcv' : opt.selection;
+    const rowsAvailable = base.rowLoo(Infinity) !== undefined; // λ = ∞ needs no P
+    // Beyond the sparse regime (n > 2p) select by GCV unless a rule was asked for: LOO and GCV agree there.
+    const rule: SelectionRule = (needsRows && !rowsAvailable) || (!opt.selectionExplicit && n > 2 * p) ? 'gcv' : opt.selection;
     const candidates: Candidate[] = [];
     systems.forEach((s, si) => {
       for (const g of opt.grid) {

@@ -12,7 +12,10 @@ export interface LvaOptions {
    * @defaultValue `'auto'`
    */
   readonly regularization?: 'auto' | 'none' | number;
-  /** Rule used by `'auto'`. @defaultValue `'loo'` (`'gcv'` for the streaming accumulator) */
+  /**
+   * Rule used by `'auto'`. @defaultValue `'loo'` while n ≤ 2·p (the sparse regime); `'gcv'` above, where the two agree and GCV avoids an
+   * n·p² product (and always for the streaming accumulator)
+   */
   readonly selection?: SelectionRule;
   /** Fit the bias through an augmented ones column; `false` keeps it fixed. @defaultValue `true` when the head has a bias */
   readonly fitBias?: boolean;
@@ -52,7 +55,7 @@ export interface LvaOptions {
   /**
    * Subsample aggregation for `'auto'` on sparse data: the head change is averaged over `rounds` fits, each on a
    * random `fraction` of the rows (without replacement) with its own λ selection. It damps the variance that makes
-   * leave-one-out choices harmful on a handful of rows. `'auto'` runs 25 rounds of 80 % when n ≤ 2·p, none otherwise.
+   * leave-one-out choices harmful on a handful of rows. `'auto'` runs 25 rounds of 80 % when n ≤ min(2·p, 256), none otherwise.
    * Deterministic: the subsamples depend only on n. @defaultValue `'auto'`
    */
   readonly ensemble?: 'auto' | { readonly rounds: number; readonly fraction: number };
@@ -61,6 +64,8 @@ export interface LvaOptions {
 export interface ResolvedLvaOptions {
   readonly regularization: 'auto' | number;
   readonly selection: SelectionRule;
+  /** Whether `selection` was given explicitly (otherwise 'auto' may use GCV on well-determined problems). */
+  readonly selectionExplicit: boolean;
   readonly fitBias: boolean;
   readonly rcond: number | undefined;
   readonly source: SourceStatistics | undefined;
@@ -179,5 +184,5 @@ export function resolveLvaOptions(fn: string, options: LvaOptions, hasBias: bool
       'ensemble',
     );
   }
-  return { regularization, selection, fitBias, rcond, source, metric, metricFloor, grid, residualTolerance, form, maxDegreesOfFreedom, shrink, ensemble };
+  return { regularization, selection, selectionExplicit: options.selection !== undefined, fitBias, rcond, source, metric, metricFloor, grid, residualTolerance, form, maxDegreesOfFreedom, shrink, ensemble };
 }

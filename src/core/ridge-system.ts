@@ -235,9 +235,11 @@ export function primalSystem(
     }
   }
   // P = Z_w·V (n×p), only when rows are kept: needed for exact leave-one-out.
-  let P: Float64Array | undefined;
-  if (zw) {
-    P = new Float64Array(n * p);
+  // P = Z_w·V (n×p), computed on first use: only exact leave-one-out needs it (an n·p² product, as costly as the Gram).
+  let cachedP: Float64Array | undefined;
+  const getP = (): Float64Array | undefined => {
+    if (cachedP || !zw) return cachedP;
+    const out = new Float64Array(n * p);
     const Z = zw.data, V = vt.data;
     for (let i = 0; i < n; i++) {
       const zi = i * p;
@@ -245,19 +247,22 @@ export function primalSystem(
         const vj = j * p;
         let s = 0;
         for (let k = 0; k < p; k++) s += Z[zi + k]! * V[vj + k]!;
-        P[zi + j] = s;
+        out[zi + j] = s;
       }
     }
-  }
+    cachedP = out;
+    return out;
+  };
   const residuals = (lambda: number): Float64Array => {
     const q = rows!.q.data;
+    const P = getP()!;
     const { inv } = filter(mu, cutoff, lambda);
     const ci = new Float64Array(p * m);
     for (let j = 0; j < p; j++) for (let k = 0; k < m; k++) ci[j * m + k] = c[j * m + k]! * inv[j]!;
     const E = Float64Array.from(q);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < p; j++) {
-        const pij = P![i * p + j]!;
+        const pij = P[i * p + j]!;
         if (pij === 0) continue;
         for (let k = 0; k < m; k++) E[i * m + k] -= pij * ci[j * m + k]!;
       }
@@ -266,7 +271,7 @@ export function primalSystem(
   };
   const fitResidualSq = (lambda: number): Float64Array => {
     if (lambda === Infinity) return Float64Array.from(residualSq);
-    if (P && rows) return columnSquares({ rows: n, cols: m, data: residuals(lambda) });
+    if (cachedP && rows) return columnSquares({ rows: n, cols: m, data: residuals(lambda) });
     // From statistics alone: ‖E_k‖² = ‖Q_k‖² − Σ_j C_jk²·(2·inv_j − μ_j·inv_j²).
     const { inv } = filter(mu, cutoff, lambda);
     const out = Float64Array.from(residualSq);
@@ -296,12 +301,13 @@ export function primalSystem(
     fitResidualSq,
     degreesOfFreedom,
     rowLoo(lambda) {
-      if (!P || !rows) return undefined;
+      if (!rows || !zw) return undefined;
       if (lambda === Infinity) {
         const out = new Float64Array(n);
         for (let i = 0; i < n; i++) for (let k = 0; k < m; k++) out[i] += rows.q.data[i * m + k]! ** 2;
         return out;
       }
+      const P = getP()!;
       const { inv } = filter(mu, cutoff, lambda);
       const h = new Float64Array(n);
       for (let i = 0; i < n; i++) {
