@@ -1,0 +1,160 @@
+/**
+ * Which path should the fit() callback take at a given amount of target data? (npm run bench:threshold)
+ *
+ * For each n: the user's own fine-tuning recipe (model.fit on all layers), the closed-form head alone (the callback's
+ * analytic path), and the closed-form head as a warm start followed by the same model.fit (the callback above its
+ * threshold). Held-out target error, several seeds. The callback's default `rowsPerFeature` is read off this table.
+ * Writes bench/results/callback-threshold.md.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lvaCallback, computeSourceStatistics } from '../src/adapters/tfjs/index.js';
+import { exp1Data } from './exp1/data.js';
+import { loadModelJson } from './exp1/model.js';
+import { oneHot, PIXELS, targetPool, mnistSplit } from './mnist/data.js';
+import { loadMnistModel } from './mnist/model.js';
+import { machineInfo } from './lib/machine.js';
+import { rng } from './sparsity/harness.js';
+
+tf.enableProdMode();
+await tf.setBackend('wasm');
+const quick = process.argv.includes('--quick');
+const seeds = quick ? [1] : [1, 2, 3];
+
+interface Task {
+  name: string;
+  width: number;
+  sizes: number[];
+  unit: string;
+  load: () => Promise<tf.LayersModel>;
+  draw: (n: number, seed: number) => { x: tf.Tensor; y: tf.Tensor };
+  held: { x: tf.Tensor; y: tf.Tensor };
+  score: (m: tf.LayersModel) => number;
+  fit: (m: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, callbacks: tf.Callback[]) => Promise<unknown>;
+  recipe: string;
+  lower: boolean;
+  source: Awaited<ReturnType<typeof computeSourceStatistics>>;
+}
+
+function shuffled(n: number, seed: number): number[] {
+  const r = rng(seed);
+  const idx = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+  }
+  return idx;
+}
+
+async function exp1(): Promise<Task> {
+  const json = readFileSync(new URL('../fixtures/exp1/pretrained.json', import.meta.url), 'utf8');
+  const d = exp1Data();
+  const col = (v: Float64Array, idx: number[]) => tf.tensor2d(Float32Array.from(idx.map((i) => v[i]!)), [idx.length, 1]);
+  const order = shuffled(2000, 937);
+  const pool = order.slice(0, 1000), test = order.slice(1000);
+  const held = { x: col(d.target.x, test), y: col(d.target.y, test) };
+  const model0 = await loadModelJson(tf, json);
+  const source = await computeSourceStatistics(model0, col(d.source.x, Array.from({ length: 2000 }, (_, i) => i)));
+  return {
+    name: 'A: Exp 1', width: 64, unit: 'rows', sizes: quick ? [8, 64] : [4, 8, 16, 32, 64, 128, 256, 512], lower: true, source,
+    load: () => loadModelJson(tf, json),
+    draw: (n, seed) => {
+      const idx = shuffled(1000, seed * 101 + n).slice(0, n).map((i) => pool[i]!);
+      return { x: col(d.target.x, idx), y: col(d.target.y, idx) };
+    },
+    held,
+    score: (m) => tf.tidy(() => tf.mean(tf.square(tf.sub(m.predict(held.x, { batchSize: 1000 }) as tf.Tensor, held.y))).dataSync()[0]!),
+    fit: (m, x, y, callbacks) => {
+      m.compile({ optimizer: tf.train.adam(1e-3), loss: 'meanSquaredError' });
+      return m.fit(x, y, { epochs: 100, batchSize: x.shape[0]!, verbose: 0, callbacks });
+    },
+    recipe: 'model.fit: Adam 1e-3, 100 epochs, full batch, all layers trainable',
+  };
+}
+
+async function mnist(): Promise<Task> {
+  const pool = targetPool('shift3');
+  const toX = (idx: number[]) => {
+    const x = new Float32Array(idx.length * PIXELS);
+    idx.forEach((i, k) => x.set(pool.images.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS));
+    return tf.tensor2d(x, [idx.length, PIXELS]);
+  };
+  const toY = (idx: number[]) => tf.tensor2d(oneHot(Int32Array.from(idx, (i) => pool.labels[i]!)), [idx.length, 10]);
+  const order = shuffled(pool.n, 4242);
+  const test = order.slice(0, 1000), rest = order.slice(1000);
+  const held = { x: toX(test), y: toY(test) };
+  const heldLabels = Int32Array.from(test, (i) => pool.labels[i]!);
+  const src = mnistSplit().source;
+  const m0 = await loadMnistModel(tf, 'linear');
+  const source = await computeSourceStatistics(m0, tf.tensor2d(src.images, [src.n, PIXELS]));
+  return {
+    name: 'B: MNIST shift3', width: 64 + 1, unit: 'per class', sizes: quick ? [2, 10] : [1, 2, 5, 10, 20, 50], lower: false, source,
+    load: () => loadMnistModel(tf, 'linear'),
+    draw: (n, seed) => {
+      const picked: number[] = [], seen = new Array<number>(10).fill(0);
+      for (const i of shuffled(rest.length, seed * 977 + n).map((k) => rest[k]!)) {
+        const c = pool.labels[i]!;
+        if (seen[c]! < n) (picked.push(i), seen[c]!++);
+      }
+      return { x: toX(picked), y: toY(picked) };
+    },
+    held,
+    score: (m) => tf.tidy(() => {
+      const p = (m.predict(held.x, { batchSize: 1000 }) as tf.Tensor).argMax(1).dataSync();
+      return Array.from(p).reduce((s: number, v, i) => s + (v === heldLabels[i] ? 1 : 0), 0) / 1000;
+    }),
+    fit: (m, x, y, callbacks) => {
+      m.compile({ optimizer: tf.train.adam(1e-3), loss: 'meanSquaredError' });
+      return m.fit(x, y, { epochs: 30, batchSize: 16, verbose: 0, callbacks });
+    },
+    recipe: 'model.fit: Adam 1e-3, 30 epochs, batch 16, all layers trainable',
+  };
+}
+
+const out: string[] = [];
+for (const task of [await exp1(), await mnist()]) {
+  const base = task.score(await task.load());
+  out.push(`## ${task.name}`, '', `User recipe: ${task.recipe}. Head width ${task.width} (+1 bias where present). Unadapted held-out ${task.lower ? 'MSE' : 'accuracy'}: **${base.toPrecision(3)}**. Mean of ${seeds.length} seeds (min–max).`, '');
+  out.push('| n | rows / feature | model.fit alone | analytic head only (callback below threshold) | analytic warm start + model.fit (above threshold) | best |', '|---|---|---|---|---|---|');
+  for (const n of task.sizes) {
+    const res = { gd: [] as number[], lva: [] as number[], warm: [] as number[] };
+    let rows = 0;
+    for (const seed of seeds) {
+      const { x, y } = task.draw(n, seed);
+      rows = x.shape[0]!;
+      const a = await task.load();
+      await task.fit(a, x, y, []);
+      res.gd.push(task.score(a));
+      const b = await task.load();
+      await task.fit(b, x, y, [lvaCallback({ x, y, source: task.source, rowsPerFeature: Infinity })]);
+      res.lva.push(task.score(b));
+      const c = await task.load();
+      await task.fit(c, x, y, [lvaCallback({ x, y, source: task.source, rowsPerFeature: 0 })]);
+      res.warm.push(task.score(c));
+      tf.dispose([x, y]);
+      [a, b, c].forEach((m) => m.dispose());
+    }
+    const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+    const cell = (v: number[]) => `${mean(v).toPrecision(3)} (${Math.min(...v).toPrecision(3)}–${Math.max(...v).toPrecision(3)})`;
+    const entries = Object.entries(res).map(([k, v]) => [k, mean(v)] as const);
+    const best = entries.reduce((a, e) => ((task.lower ? e[1] < a[1] : e[1] > a[1]) ? e : a));
+    const names: Record<string, string> = { gd: 'model.fit', lva: 'analytic', warm: 'warm start' };
+    out.push(`| ${n} ${task.unit === 'rows' ? '' : task.unit} | ${(rows / task.width).toFixed(2)} | ${cell(res.gd)} | ${cell(res.lva)} | ${cell(res.warm)} | ${names[best[0]]} |`);
+    process.stderr.write(`${task.name} n=${n}: gd ${mean(res.gd).toFixed(3)} lva ${mean(res.lva).toFixed(3)} warm ${mean(res.warm).toFixed(3)}\n`);
+  }
+  out.push('');
+}
+const m = machineInfo();
+mkdirSync('bench/results', { recursive: true });
+writeFileSync(
+  'bench/results/callback-threshold.md',
+  [
+    '# When should the callback replace fine-tuning?',
+    '',
+    `Regenerate with \`npm run bench:threshold\`. ${m.cpu}, ${m.logicalCores} cores, Node ${m.node}, tfjs ${tf.version.tfjs} (wasm); ${m.date.slice(0, 10)}. Held-out target rows are never used for fitting; the callback gets source statistics of the pretraining data.`,
+    '',
+    ...out,
+  ].join('\n'),
+);
+console.log(out.join('\n'));
