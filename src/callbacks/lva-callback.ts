@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
-import { isLvaError, OptionError } from '../core/errors.js';
+import { isLvaError, OptionError, ShapeError } from '../core/errors.js';
 import { rejectUnknownOptions } from '../core/options.js';
 import { adaptModel, asTensor, type AdaptOptions, type AdaptReport, type TensorInput } from '../adapters/tfjs/adapt.js';
 import { AbortError } from '../adapters/tfjs/errors.js';
@@ -32,7 +32,11 @@ export interface LvaCallbackOptions extends Omit<AdaptOptions, 'signal'> {
    * replaces fine-tuning; above it, fit() runs (warm-started when `warmStart`). @defaultValue `DEFAULT_ROWS_PER_FEATURE`
    */
   readonly rowsPerFeature?: number;
-  /** Above the threshold, set the head to the analytic solution before gradient descent starts. @defaultValue `true` */
+  /**
+   * Above the threshold, set the head to the analytic solution before gradient descent starts (closed-form LP-FT).
+   * Off by default: in bench/results/callback-threshold.md it never beat plain fine-tuning, and a nearly unregularised
+   * head (large weights) destabilised full-network Adam on Exp 1. @defaultValue `false`
+   */
   readonly warmStart?: boolean;
   /** When cross-validation declines to adapt on sparse data: keep the pretrained model, or fine-tune anyway. @defaultValue `'keep'` */
   readonly onDecline?: 'keep' | 'gradient-descent';
@@ -44,9 +48,10 @@ export interface LvaCallbackOptions extends Omit<AdaptOptions, 'signal'> {
 
 /**
  * Sparse-regime threshold: at most this many regression rows per head-input feature go the analytic way.
- * Chosen from the sparsity sweep (bench/results/sparsity.md).
+ * From bench/results/callback-threshold.md: on Exp 1, fine-tuning every layer is worse than not adapting at all up
+ * to 0.25 rows per feature (16 rows for a 64-wide head) and better from 0.5; the analytic head never harms.
  */
-export const DEFAULT_ROWS_PER_FEATURE = 8;
+export const DEFAULT_ROWS_PER_FEATURE = 0.25;
 
 const CALLBACK_KEYS = [
   'x', 'y', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose',
@@ -97,13 +102,13 @@ export class LvaCallback extends tf.Callback {
     let decision: Decision;
     try {
       const head = findHead(model, adaptOptions.layer);
-      const rows = await countRows(model, head, x);
+      const rows = await countRows(model, head, x, y);
       const width = head.inputWidth + (head.useBias && adaptOptions.fitBias !== false ? 1 : 0);
       const threshold = (rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE) * width;
       const sparse = rows <= threshold;
       const why = `${rows} target rows ${sparse ? '≤' : '>'} ${rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE} × width ${width}`;
-      if (!sparse && warmStart === false) {
-        decision = { kind: 'gradient-descent', reason: `${why}, and warmStart is false` };
+      if (!sparse && warmStart !== true) {
+        decision = { kind: 'gradient-descent', reason: `${why}: gradient descent as written (warmStart is off)` };
       } else {
         const report = await adaptModel(model, x, y, adaptOptions);
         decision = match(report.outcome)
@@ -170,11 +175,17 @@ export class LvaCallback extends tf.Callback {
 }
 
 /** Regression rows the head would see for x: samples × output positions. */
-async function countRows(model: tf.LayersModel, head: ReturnType<typeof findHead>, x: TensorInput): Promise<number> {
+async function countRows(model: tf.LayersModel, head: ReturnType<typeof findHead>, x: TensorInput, y: TensorInput): Promise<number> {
   const { tensor, owned } = asTensor(x, 'lvaCallback', 'x');
+  const { tensor: yt, owned: yOwned } = asTensor(y, 'lvaCallback', 'y');
   try {
     const n = tensor.shape[0] ?? 0;
-    if (n === 0) return 0;
+    if (n === 0) throw new ShapeError('lvaCallback: x has no samples; pass the target data given to fit().', [1], [0]);
+    if (yt.shape[0] !== n) throw new ShapeError(`lvaCallback: x has ${n} samples but y has ${yt.shape[0]}; pass one target per input sample.`, [n], [yt.shape[0] ?? 0]);
+    const m = yt.shape[yt.shape.length - 1]!;
+    if (m !== head.outputs || yt.rank < 2) {
+      throw new ShapeError(`lvaCallback: y has ${m} values per position but head "${head.name}" has ${head.outputs} units; pass one target per head output.`, [head.outputs], [m]);
+    }
     // Positions per sample from one sample's head output shape (conv and sequence heads have several).
     const out = tf.tidy(() => {
       const one = tf.slice(tensor, 0, 1);
@@ -187,6 +198,7 @@ async function countRows(model: tf.LayersModel, head: ReturnType<typeof findHead
     return n * positions;
   } finally {
     if (owned) tensor.dispose();
+    if (yOwned) yt.dispose();
   }
 }
 

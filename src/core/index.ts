@@ -24,3 +24,16 @@ export {
   sourceStatisticsToJSON,
   type SourceStatistics,
 } from './source-statistics.js';
+export {
+  CROSS_ENTROPY_GRID,
+  lvaClassifyCrossEntropy,
+  lvaClassifyLogit,
+  type ClassificationDiagnostics,
+  type ClassificationLink,
+  type ClassificationResult,
+  type ClassificationSummary,
+  type ClassLabels,
+  type CrossEntropyOptions,
+  type LogitClassificationOptions,
+} from './classification.js';
+export type { NewtonTrace } from './cross-entropy.js';

@@ -328,8 +328,9 @@ export function finish(
       };
     }
     const rowsAvailable = base.rowLoo(Infinity) !== undefined; // λ = ∞ needs no P
-    // Beyond the sparse regime (n > 2p) select by GCV unless a rule was asked for: LOO and GCV agree there.
-    const rule: SelectionRule = (needsRows && !rowsAvailable) || (!opt.selectionExplicit && n > 2 * p) ? 'gcv' : opt.selection;
+    // Far beyond the sparse regime (n > 16p) select by GCV unless a rule was asked for: leverages are ≈ p/n there, so
+    // LOO ≈ GCV, and GCV avoids the n·p² product. Closer in, high-leverage rows (extrapolating inputs) make GCV undersmooth.
+    const rule: SelectionRule = (needsRows && !rowsAvailable) || (!opt.selectionExplicit && n > 16 * p) ? 'gcv' : opt.selection;
     const candidates: Candidate[] = [];
     systems.forEach((s, si) => {
       for (const g of opt.grid) {

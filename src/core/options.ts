@@ -13,7 +13,7 @@ export interface LvaOptions {
    */
   readonly regularization?: 'auto' | 'none' | number;
   /**
-   * Rule used by `'auto'`. @defaultValue `'loo'` while n ≤ 2·p (the sparse regime); `'gcv'` above, where the two agree and GCV avoids an
+   * Rule used by `'auto'`. @defaultValue `'loo'` while n ≤ 16·p; `'gcv'` above, where the two agree and GCV avoids an
    * n·p² product (and always for the streaming accumulator)
    */
   readonly selection?: SelectionRule;

@@ -24,7 +24,7 @@ describe('lvaCallback', () => {
   it('sparse data: the analytic head replaces fine-tuning and no gradient step survives', async () => {
     const model = mlp(1), reference = mlp(1);
     const x = randomTensor([12, 4], 2), y = randomTensor([12, 2], 3);
-    const cb = lvaCallback({ x, y, regularization: 0.1 });
+    const cb = lvaCallback({ x, y, regularization: 0.1, rowsPerFeature: 1 });
     const history = await model.fit(x, y, { epochs: 5, batchSize: 4, callbacks: [cb], verbose: 0 });
     expect(cb.decision?.kind).toBe('analytic');
     expect(history.epoch).toEqual([0]);
@@ -39,7 +39,7 @@ describe('lvaCallback', () => {
   it('above the threshold: warm-starts the head, then fit() trains as written', async () => {
     const model = mlp(4), untouched = mlp(4);
     const x = randomTensor([64, 4], 5), y = randomTensor([64, 2], 6);
-    const cb = lvaCallback({ x, y, rowsPerFeature: 1 });
+    const cb = lvaCallback({ x, y, rowsPerFeature: 1, warmStart: true });
     const history = await model.fit(x, y, { epochs: 3, batchSize: 16, callbacks: [cb], verbose: 0 });
     expect(cb.decision?.kind).toBe('warm-start');
     expect(cb.decision?.reason).toMatch(/64 target rows > 1 × width 17/);
@@ -50,13 +50,14 @@ describe('lvaCallback', () => {
     tf.dispose([x, y]);
   });
 
-  it('warmStart: false above the threshold is plain gradient descent', async () => {
+  it('above the default threshold (0.25 rows per feature) it is plain gradient descent, with the reason', async () => {
     const model = mlp(7);
     const x = randomTensor([64, 4], 8), y = randomTensor([64, 2], 9);
-    const cb = lvaCallback({ x, y, rowsPerFeature: 1, warmStart: false });
-    await model.fit(x, y, { epochs: 2, batchSize: 32, callbacks: [cb], verbose: 0 });
+    const cb = lvaCallback({ x, y });
+    const history = await model.fit(x, y, { epochs: 2, batchSize: 32, callbacks: [cb], verbose: 0 });
     expect(cb.decision).toMatchObject({ kind: 'gradient-descent' });
-    expect(cb.decision?.reason).toMatch(/warmStart is false/);
+    expect(cb.decision?.reason).toMatch(/64 target rows > 0.25 × width 17: gradient descent as written \(warmStart is off\)/);
+    expect(history.history['lva_decision']).toEqual([2]);
     tf.dispose([x, y]);
   });
 
@@ -64,7 +65,7 @@ describe('lvaCallback', () => {
     const model = mlp(10, 'softmax');
     const x = randomTensor([8, 4], 11);
     const y = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 1, 0, 0, 1], 'int32'), 2);
-    const cb = lvaCallback({ x, y });
+    const cb = lvaCallback({ x, y, rowsPerFeature: 1 });
     const history = await model.fit(x, y, { epochs: 2, callbacks: [cb], verbose: 0 });
     expect(cb.decision?.kind).toBe('gradient-descent');
     expect(cb.decision?.reason).toMatch(/softmax/);
@@ -77,7 +78,7 @@ describe('lvaCallback', () => {
     const x = randomTensor([8, 4], 13), y = randomTensor([8, 2], 14, 5);
     const vx = randomTensor([30, 4], 15);
     const vy = model.predict(vx) as tf.Tensor;
-    const cb = lvaCallback({ x, y, regularization: 1e-3, validation: { x: vx, y: vy } });
+    const cb = lvaCallback({ x, y, regularization: 1e-3, validation: { x: vx, y: vy }, rowsPerFeature: 1 });
     const history = await model.fit(x, y, { epochs: 2, callbacks: [cb], verbose: 0 });
     expect(cb.decision?.kind).toBe('gradient-descent');
     expect(cb.decision?.reason).toMatch(/validation loss worse/);
@@ -89,7 +90,7 @@ describe('lvaCallback', () => {
     const model = mlp(16), reference = mlp(16);
     const x = randomTensor([10, 4], 17);
     const y = model.predict(x) as tf.Tensor; // already fitted: nothing to learn
-    const cb = lvaCallback({ x, y, selection: 'paired-gain', ensemble: { rounds: 0, fraction: 0.8 } });
+    const cb = lvaCallback({ x, y, selection: 'paired-gain', ensemble: { rounds: 0, fraction: 0.8 }, rowsPerFeature: 1 });
     await model.fit(x, y, { epochs: 3, callbacks: [cb], verbose: 0 });
     expect(cb.decision?.kind).toBe('kept-pretrained');
     expect(await values(model)).toEqual(await values(reference));
@@ -100,7 +101,7 @@ describe('lvaCallback', () => {
     const model = mlp(18);
     const x = randomTensor([12, 4], 19), y = randomTensor([12, 2], 20);
     const seen: Decision[] = [];
-    const cb = lvaCallback({ x, y, regularization: 0.1, onDecision: ({ decision }) => (seen.push(decision), 'gradient-descent') });
+    const cb = lvaCallback({ x, y, regularization: 0.1, rowsPerFeature: 1, onDecision: ({ decision }) => (seen.push(decision), 'gradient-descent') });
     const history = await model.fit(x, y, { epochs: 2, callbacks: [cb], verbose: 0 });
     expect(seen[0]?.kind).toBe('analytic');
     expect(cb.decision?.kind).toBe('gradient-descent');
@@ -122,7 +123,7 @@ describe('lvaCallback', () => {
   it('does not leak tensors across repeated fits', async () => {
     const model = mlp(24);
     const x = randomTensor([12, 4], 25), y = randomTensor([12, 2], 26);
-    const run = () => model.fit(x, y, { epochs: 2, callbacks: [lvaCallback({ x, y })], verbose: 0 });
+    const run = () => model.fit(x, y, { epochs: 2, callbacks: [lvaCallback({ x, y, rowsPerFeature: 1 })], verbose: 0 });
     await run();
     const count = tf.memory().numTensors;
     for (let i = 0; i < 10; i++) await run();
