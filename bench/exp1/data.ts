@@ -10,6 +10,8 @@
  */
 
 /** A seeded pseudo-random source. */
+import { mulberry32 as coreMulberry32 } from '../../src/core/random.js';
+
 export interface Rng {
   /** Raw 32-bit unsigned integer. */
   nextUint32(): number;
@@ -25,17 +27,12 @@ export interface Rng {
   sample(n: number, k: number): Int32Array;
 }
 
-/** mulberry32 (Tommy Ettinger), written out here; period 2^32. */
+/** mulberry32 as 32-bit integers (the core's generator, scaled back from [0, 1)). */
 function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const next = coreMulberry32(seed);
+  return () => next() * 4294967296;
 }
+
 
 /** A seeded RNG. The same seed always yields the same stream. */
 export function makeRng(seed: number = 937): Rng {

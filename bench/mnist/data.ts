@@ -28,17 +28,8 @@ export const N_TEST = 1000;
 // ---------------------------------------------------------------------------------------------
 // PRNG
 
-/** mulberry32 (Tommy Ettinger): a 32-bit state PRNG; returns uniforms in [0, 1) (32-bit resolution). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../../src/core/random.js';
+import { mulberry32 } from '../../src/core/random.js';
 
 /** A seeded random source built on mulberry32. */
 export interface Rng {

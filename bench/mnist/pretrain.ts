@@ -32,6 +32,7 @@ import {
   type ShiftKind,
 } from './data.js';
 import { accuracy, buildMnistModel, fixturePath, INIT_SEEDS, loadModelJson, saveModelJson, type HeadKind } from './model.js';
+import { mm } from '../exp1/train.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -51,18 +52,6 @@ const cfg = {
   readme: !process.argv.includes('--no-readme'),
 };
 
-/** matMul whose gradient transposes explicitly (the built-in transposeA matMul is ~24× slower on wasm). */
-const mm = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-  save([a, b]);
-  return {
-    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
-    },
-  };
-}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
 interface TrainResult {
   model: tf.LayersModel;

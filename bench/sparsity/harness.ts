@@ -2,7 +2,7 @@
  * Sparsity sweep on plain float64 features: fit on n target rows, score on held-out target rows never used for
  * fitting, over seeds, for each adaptation variant. Framework-free: tasks hand in features computed once.
  */
-import { applyHead, lvaUpdate, matrix, takeRows, type Head, type LvaOptions, type LvaResult, type Matrix, type SourceStatistics } from '../../src/index.js';
+import { applyHead, lvaUpdate, matrix, mulberry32, takeRows, type Head, type LvaOptions, type LvaResult, type Matrix, type SourceStatistics } from '../../src/index.js';
 
 export interface SweepTask {
   readonly name: string;
@@ -34,17 +34,9 @@ export function lvaVariant(name: string, options: LvaOptions, withSource = false
   };
 }
 
-/** mulberry32 */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The core's seeded generator (mulberry32). */
+export const rng = mulberry32;
+
 
 function shuffled(n: number, r: () => number): number[] {
   const idx = Array.from({ length: n }, (_, i) => i);

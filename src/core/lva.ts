@@ -2,6 +2,7 @@ import { match, P } from 'ts-pattern';
 import { cholesky } from './cholesky.js';
 import { OptionError, ShapeError } from './errors.js';
 import { applyHead, fitsFloat32, validateHead, type Head } from './head.js';
+import { mulberry32 } from './random.js';
 import { appendOnes, assertFinite, frobenius, matmul, sub, takeRows, type Matrix } from './matrix.js';
 import { resolveLvaOptions, type LvaOptions, type ResolvedLvaOptions } from './options.js';
 import { dualSystem, primalSystem, type RidgeSystem } from './ridge-system.js';
@@ -245,18 +246,6 @@ function aggregate(
     ensemble,
   };
   return { kind: 'updated', head: splitAugmented(newAug, opt.fitBias, head), delta: splitAugmented(delta, opt.fitBias, undefined), diagnostics };
-}
-
-/** mulberry32: a tiny deterministic PRNG, so the same data always gives the same subsamples. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

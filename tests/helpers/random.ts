@@ -1,16 +1,9 @@
 import { matrix, type Matrix } from '../../src/core/matrix.js';
+import { mulberry32 } from '../../src/core/random.js';
 
-/** mulberry32: a small seeded PRNG so every test problem is reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The core's seeded generator, so every test problem is reproducible. */
+export const rng = mulberry32;
+
 
 export function gaussian(r: () => number): number {
   const u = Math.max(r(), 1e-300), v = r();
