@@ -130,7 +130,7 @@ for (const task of [await exp1(), await mnist()]) {
       await task.fit(b, x, y, [lvaCallback({ x, y, source: task.source, rowsPerFeature: Infinity })]);
       res.lva.push(task.score(b));
       const c = await task.load();
-      await task.fit(c, x, y, [lvaCallback({ x, y, source: task.source, rowsPerFeature: 0 })]);
+      await task.fit(c, x, y, [lvaCallback({ x, y, source: task.source, rowsPerFeature: 0, warmStart: true })]);
       res.warm.push(task.score(c));
       tf.dispose([x, y]);
       [a, b, c].forEach((m) => m.dispose());

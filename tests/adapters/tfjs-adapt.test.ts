@@ -291,3 +291,25 @@ describe('adaptModel behaviour', () => {
     tf.dispose(x);
   });
 });
+
+describe('adaptModel progress and cancellation', () => {
+  beforeAll(async () => useBackend('cpu'));
+
+  it('reports progress per batch and stops, model untouched, when the signal aborts', async () => {
+    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 6, activation: 'relu' }), tf.layers.dense({ units: 1, name: 'head' })] });
+    seedWeights(model, 50);
+    const before = (await weightValues(model)).map((w) => Array.from(w));
+    const x = randomTensor([40, 3], 51), y = randomTensor([40, 1], 52);
+    const seen: number[] = [];
+    await adaptModel(model, x, y, { batchSize: 10, regularization: 0.1, onProgress: (p) => seen.push(p.done) });
+    expect(seen).toEqual([10, 20, 30, 40]);
+    const fresh = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 6, activation: 'relu' }), tf.layers.dense({ units: 1, name: 'head' })] });
+    seedWeights(fresh, 50);
+    const controller = new AbortController();
+    await expect(
+      adaptModel(fresh, x, y, { batchSize: 10, onProgress: (p) => p.done === 20 && controller.abort(), signal: controller.signal }),
+    ).rejects.toThrow(/aborted during feature extraction; the model was not changed/);
+    expect((await weightValues(fresh)).map((w) => Array.from(w))).toEqual(before);
+    tf.dispose([x, y]);
+  });
+});

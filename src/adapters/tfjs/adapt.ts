@@ -49,6 +49,8 @@ export interface AdaptOptions extends Omit<LvaOptions, 'source'> {
   readonly validation?: { readonly x: TensorInput; readonly y: TensorInput } | undefined;
   /** Cancels feature extraction; the model is left untouched. */
   readonly signal?: AbortSignal | undefined;
+  /** Called after every feature-extraction batch (samples done of total), e.g. to drive a progress bar. */
+  readonly onProgress?: ((progress: { readonly phase: 'source' | 'features'; readonly done: number; readonly total: number }) => void) | undefined;
 }
 
 /** What {@link adaptModel} did, in plain JSON-safe data (apart from `result`'s typed arrays). */
@@ -77,7 +79,7 @@ export interface AdaptReport {
 
 const ADAPT_KEYS = [
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
-  'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal',
+  'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress',
 ] as const;
 
 /** Converts to a tensor, remembering whether we own it (and must dispose it). */
@@ -140,6 +142,7 @@ async function forEachFeatureBatch(
   batchSize: number,
   signal: AbortSignal | undefined,
   sink: (rows: Matrix, start: number, end: number) => Promise<void> | void,
+  progress?: (done: number, total: number) => void,
 ): Promise<void> {
   const n = x.shape[0]!;
   for (let start = 0; start < n; start += batchSize) {
@@ -149,6 +152,7 @@ async function forEachFeatureBatch(
     const rows = featureRows(head, data, shape);
     assertFinite('adaptModel', 'features', rows, 'the network produced NaN or Infinity on these inputs');
     await sink(rows, start, end);
+    progress?.(end, n);
   }
 }
 
@@ -159,14 +163,16 @@ async function forEachFeatureBatch(
 export async function computeSourceStatistics(
   model: tf.LayersModel,
   x: TensorInput,
-  options: { readonly layer?: string; readonly batchSize?: number; readonly signal?: AbortSignal } = {},
+  options: { readonly layer?: string; readonly batchSize?: number; readonly signal?: AbortSignal; readonly onProgress?: AdaptOptions['onProgress'] } = {},
 ): Promise<SourceStatistics> {
-  rejectUnknownOptions('computeSourceStatistics', options, ['layer', 'batchSize', 'signal']);
+  rejectUnknownOptions('computeSourceStatistics', options, ['layer', 'batchSize', 'signal', 'onProgress']);
   const head = findHead(model, options.layer);
   const { tensor, owned } = asTensor(x, 'computeSourceStatistics', 'x');
   try {
     const acc = new SourceStatisticsAccumulator(head.inputWidth);
-    await forEachFeatureBatch(featureModel(model, head), head, tensor, options.batchSize ?? 512, options.signal, (rows) => void acc.add(rows));
+    await forEachFeatureBatch(featureModel(model, head), head, tensor, options.batchSize ?? 512, options.signal, (rows) => void acc.add(rows), (done, total) =>
+      options.onProgress?.({ phase: 'source', done, total }),
+    );
     return acc.result();
   } finally {
     if (owned) tensor.dispose();
@@ -248,7 +254,14 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
     // Source statistics for the metric.
     let source: SourceStatistics | undefined;
     if (options.source && 'kind' in options.source) source = options.source;
-    else if (options.source) source = await computeSourceStatistics(model, (options.source as { x: TensorInput }).x, { batchSize, ...(options.layer ? { layer: options.layer } : {}) });
+    else if (options.source) {
+      source = await computeSourceStatistics(model, (options.source as { x: TensorInput }).x, {
+        batchSize,
+        ...(options.layer ? { layer: options.layer } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+    }
 
     const coreOptions: LvaOptions = {
       ...(options.regularization !== undefined ? { regularization: options.regularization } : {}),
@@ -297,7 +310,7 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
           yParts.length = 0;
         }
         acc.add(rows, yr);
-      });
+      }, (done, total) => options.onProgress?.({ phase: 'features', done, total }));
       tFeatures = (performance.now() - tf0) / 1000;
       if (acc) {
         mode = 'streamed';
