@@ -1,6 +1,6 @@
 import { cholesky, solveLower, solveUpperT } from './cholesky.js';
 import { eigh } from './eigh.js';
-import { gram, kernel, transpose, type Matrix } from './matrix.js';
+import { addGramUpper, gram, kernel, symmetrizeFromUpper, transpose, type Matrix } from './matrix.js';
 
 /**
  * The engine of {@link lvaClassifyCrossEntropy}: a ridge-regularised logistic / multinomial regression of the head
@@ -184,15 +184,19 @@ function dot(a: Float64Array, b: Float64Array): number {
   return s;
 }
 
-/** X̃·A (n×m). */
+/** X̃·A (n×m). Inner loops run over r (contiguous), not over the few classes. */
 function apply(pb: ReducedProblem, a: Float64Array): Float64Array {
   const { n, r, m, x } = pb;
+  const aT = new Float64Array(m * r);
+  for (let j = 0; j < r; j++) for (let c = 0; c < m; c++) aT[c * r + j] = a[j * m + c]!;
   const out = new Float64Array(n * m);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < r; j++) {
-      const v = x[i * r + j]!;
-      if (v === 0) continue;
-      for (let c = 0; c < m; c++) out[i * m + c] += v * a[j * m + c]!;
+    const xi = i * r;
+    for (let c = 0; c < m; c++) {
+      const ac = c * r;
+      let s = 0;
+      for (let j = 0; j < r; j++) s += x[xi + j]! * aT[ac + j]!;
+      out[i * m + c] = s;
     }
   }
   return out;
@@ -201,14 +205,18 @@ function apply(pb: ReducedProblem, a: Float64Array): Float64Array {
 /** X̃ᵀ·R/n (r×m). */
 function applyT(pb: ReducedProblem, rr: Float64Array): Float64Array {
   const { n, r, m, x } = pb;
-  const out = new Float64Array(r * m);
+  const outT = new Float64Array(m * r);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < r; j++) {
-      const v = x[i * r + j]! / n;
+    const xi = i * r;
+    for (let c = 0; c < m; c++) {
+      const v = rr[i * m + c]! / n;
       if (v === 0) continue;
-      for (let c = 0; c < m; c++) out[j * m + c] += v * rr[i * m + c]!;
+      const oc = c * r;
+      for (let j = 0; j < r; j++) outT[oc + j] += v * x[xi + j]!;
     }
   }
+  const out = new Float64Array(r * m);
+  for (let j = 0; j < r; j++) for (let c = 0; c < m; c++) out[j * m + c] = outT[c * r + j]!;
   return out;
 }
 
@@ -343,30 +351,24 @@ export function newtonSolve(pb: ReducedProblem, lambda: number, start: Float64Ar
 /** Per-class r×r weighted Gram matrices X̃ᵀ·diag(w_·k)·X̃/n + λI, w_ik = p_ik(1 − p_ik), as Cholesky factors. */
 function classBlocks(pb: ReducedProblem, p: Float64Array, lambda: number): Matrix[] {
   const { n, r, m, x } = pb;
-  const blocks = Array.from({ length: m }, () => new Float64Array(r * r));
   let wMax = 0;
   for (let i = 0; i < p.length; i++) wMax = Math.max(wMax, p[i]! * (1 - p[i]!));
   // Only a preconditioner: rows whose weight is negligible for a class need not be accumulated.
   const skip = 1e-12 * wMax;
-  for (let i = 0; i < n; i++) {
-    const xi = i * r;
-    for (let c = 0; c < m; c++) {
+  const rowsScaled = new Float64Array(n * r);
+  return Array.from({ length: m }, (_, c) => {
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
       const w = p[i * m + c]! * (1 - p[i * m + c]!);
       if (w <= skip) continue;
-      const G = blocks[c]!, ws = w / n;
-      for (let j = 0; j < r; j++) {
-        const v = ws * x[xi + j]!;
-        if (v === 0) continue;
-        const gj = j * r;
-        for (let l = j; l < r; l++) G[gj + l] += v * x[xi + l]!;
-      }
+      const sw = Math.sqrt(w / n);
+      for (let j = 0; j < r; j++) rowsScaled[kept * r + j] = sw * x[i * r + j]!;
+      kept++;
     }
-  }
-  return blocks.map((G) => {
-    for (let j = 0; j < r; j++) {
-      G[j * r + j] += lambda;
-      for (let l = j + 1; l < r; l++) G[l * r + j] = G[j * r + l]!;
-    }
+    const G = new Float64Array(r * r);
+    addGramUpper(G, rowsScaled, kept, r);
+    for (let j = 0; j < r; j++) G[j * r + j] += lambda;
+    symmetrizeFromUpper(G, r);
     return cholesky({ rows: r, cols: r, data: G });
   });
 }

@@ -3,9 +3,9 @@ import { cholesky } from './cholesky.js';
 import { OptionError, ShapeError } from './errors.js';
 import { applyHead, fitsFloat32, validateHead, type Head } from './head.js';
 import { mulberry32 } from './random.js';
-import { appendOnes, assertFinite, frobenius, matmul, sub, takeRows, type Matrix } from './matrix.js';
+import { appendOnes, assertFinite, frobenius, kernel, matmul, sub, takeRows, type Matrix } from './matrix.js';
 import { resolveLvaOptions, type LvaOptions, type ResolvedLvaOptions } from './options.js';
-import { dualSystem, primalSystem, type RidgeSystem } from './ridge-system.js';
+import { dualSystem, primalSystem, whitenRows, type RidgeSystem } from './ridge-system.js';
 import { select, type Candidate, type SelectionRule, type SelectionSummary } from './selection.js';
 import { sourceMetric } from './source-statistics.js';
 
@@ -178,15 +178,39 @@ function solveRows(fn: string, latents: Matrix, residue: Matrix, head: Head, opt
   const n = z.rows, p = z.cols;
   const metrics = metricsFor(opt, p, options.metric !== undefined);
   const dual = opt.form === 'dual' || (opt.form === 'auto' && n <= p);
-  const build = (zz: Matrix, qq: Matrix) =>
-    metrics.map((mc) => (dual ? dualSystem(zz, qq, mc.factor, opt.rcond) : primalSystem({ kind: 'rows', z: zz, q: qq }, mc.factor, opt.rcond)));
-  const full = finish(fn, head, opt, build(z, residue), metrics, targetNorm);
+  // Dual form: whiten and form the kernel once; a subsample's kernel is a principal submatrix of it.
+  const cache = dual
+    ? metrics.map((mc) => {
+        const zw = whitenRows(z, mc.factor);
+        return { zw, kernel: kernel(zw) };
+      })
+    : undefined;
+  const solveSubset = (pick: readonly number[] | undefined): LvaResult => {
+    const zz = pick ? takeRows(z, pick) : z, qq = pick ? takeRows(residue, pick) : residue;
+    const systems = metrics.map((mc, i) =>
+      cache
+        ? dualSystem(zz, qq, mc.factor, opt.rcond, pick ? { zw: takeRows(cache[i]!.zw, pick), kernel: principalSubmatrix(cache[i]!.kernel, pick) } : cache[i]!)
+        : primalSystem({ kind: 'rows', z: zz, q: qq }, mc.factor, opt.rcond),
+    );
+    return finish(fn, head, opt, systems, metrics, targetNorm);
+  };
+  const full = solveSubset(undefined);
   const rounds = opt.ensemble === 'auto' ? (n <= 2 * p && n <= 256 ? 25 : 0) : opt.ensemble.rounds;
   const fraction = opt.ensemble === 'auto' ? 0.8 : opt.ensemble.fraction;
   if (opt.regularization !== 'auto' || rounds === 0 || full.kind === 'refused' || (full.kind === 'declined' && full.reason === 'residue-below-tolerance')) return full;
   const k = Math.max(3, Math.round(fraction * n));
   if (k >= n) return full;
-  return aggregate(fn, head, opt, z, residue, full, rounds, k, (zz, qq) => finish(fn, head, opt, build(zz, qq), metrics, targetNorm));
+  return aggregate(fn, head, opt, z, residue, full, rounds, k, solveSubset);
+}
+
+/** The rows and columns `idx` of a square matrix. */
+function principalSubmatrix(a: Matrix, idx: readonly number[]): Matrix {
+  const k = idx.length, out = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    const row = idx[i]! * a.cols;
+    for (let j = 0; j < k; j++) out[i * k + j] = a.data[row + idx[j]!]!;
+  }
+  return { rows: k, cols: k, data: out };
 }
 
 /**
@@ -203,7 +227,7 @@ function aggregate(
   full: LvaResult,
   rounds: number,
   k: number,
-  solve: (z: Matrix, q: Matrix) => LvaResult,
+  solve: (pick: readonly number[]) => LvaResult,
 ): LvaResult {
   const n = z.rows, p = z.cols, m = residue.cols;
   const wAug = augmentedWeights(head, opt.fitBias);
@@ -217,7 +241,7 @@ function aggregate(
       [idx[i], idx[j]] = [idx[j]!, idx[i]!];
     }
     const pick = idx.slice(0, k);
-    const res = solve(takeRows(z, pick), takeRows(residue, pick));
+    const res = solve(pick);
     if (res.kind !== 'updated' && res.kind !== 'updated-with-cutoff') continue;
     adapted++;
     const aug = augmentedWeights(res.head, opt.fitBias);

@@ -141,21 +141,41 @@ export function gram(z: Matrix): Matrix {
   return { rows: z.cols, cols: z.cols, data: g };
 }
 
-/** ZZᵀ (n×n). */
-export function kernel(z: Matrix): Matrix {
-  const n = z.rows, d = z.cols, Z = z.data;
-  const k = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const zi = i * d;
-    for (let j = i; j < n; j++) {
-      const zj = j * d;
-      let s = 0;
-      for (let p = 0; p < d; p++) s += Z[zi + p]! * Z[zj + p]!;
-      k[i * n + j] = s;
-      k[j * n + i] = s;
+/**
+ * A·Bᵀ for row-major A (n×p) and B (k×p): every entry is a dot product of two contiguous rows, summed in index
+ * order. Four rows of A share each pass over a row of B (four independent accumulators), which halves memory
+ * traffic without changing any sum. With `symmetric` (A = B) only j ≥ i is computed and mirrored.
+ */
+export function multiplyABt(a: Matrix, b: Matrix, symmetric = false): Matrix {
+  if (a.cols !== b.cols) throw new ShapeError(`multiplyABt: widths differ (${a.cols} vs ${b.cols}).`, [a.cols], [b.cols]);
+  const n = a.rows, k = b.rows, p = a.cols, A = a.data, B = b.data;
+  const out = new Float64Array(n * k);
+  for (let i = 0; i < n; i += 4) {
+    const rows = Math.min(4, n - i);
+    const a0 = i * p, a1 = (i + Math.min(1, rows - 1)) * p, a2 = (i + Math.min(2, rows - 1)) * p, a3 = (i + Math.min(3, rows - 1)) * p;
+    for (let j = symmetric ? i : 0; j < k; j++) {
+      const bj = j * p;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let t = 0; t < p; t++) {
+        const v = B[bj + t]!;
+        s0 += A[a0 + t]! * v;
+        s1 += A[a1 + t]! * v;
+        s2 += A[a2 + t]! * v;
+        s3 += A[a3 + t]! * v;
+      }
+      const sums = [s0, s1, s2, s3];
+      for (let r = 0; r < rows; r++) {
+        out[(i + r) * k + j] = sums[r]!;
+        if (symmetric) out[j * k + i + r] = sums[r]!;
+      }
     }
   }
-  return { rows: n, cols: n, data: k };
+  return { rows: n, cols: k, data: out };
+}
+
+/** ZZᵀ (n×n). */
+export function kernel(z: Matrix): Matrix {
+  return multiplyABt(z, z, true);
 }
 
 export function add(a: Matrix, b: Matrix): Matrix {

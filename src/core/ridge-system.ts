@@ -1,6 +1,6 @@
 import { solveLower, solveUpperT } from './cholesky.js';
 import { eigh } from './eigh.js';
-import { gram, kernel, matmulTN, transpose, type Matrix } from './matrix.js';
+import { gram, kernel, matmulTN, multiplyABt, transpose, type Matrix } from './matrix.js';
 
 /**
  * A ridge problem toward the anchor, min ‖Z·Δ − Q‖² + λ·tr(ΔᵀSΔ), decomposed once so that every λ is cheap.
@@ -78,7 +78,7 @@ function columnSquares(q: Matrix): Float64Array {
   return out;
 }
 
-function whitenRows(z: Matrix, L: Matrix | undefined): Matrix {
+export function whitenRows(z: Matrix, L: Matrix | undefined): Matrix {
   return L ? transpose(solveLower(L, transpose(z))) : z;
 }
 
@@ -110,10 +110,16 @@ function gcvScore(n: number, fitSq: Float64Array, df: number): number {
  * δW stays in the row space of Z by construction.
  * @internal
  */
-export function dualSystem(z: Matrix, q: Matrix, L: Matrix | undefined, rcond: number | undefined): RidgeSystem {
+export function dualSystem(
+  z: Matrix,
+  q: Matrix,
+  L: Matrix | undefined,
+  rcond: number | undefined,
+  precomputed?: { readonly zw: Matrix; readonly kernel: Matrix },
+): RidgeSystem {
   const n = z.rows, p = z.cols, m = q.cols;
-  const zw = whitenRows(z, L);
-  const { values: mu, vectorsT: ut } = eigh(kernel(zw));
+  const zw = precomputed?.zw ?? whitenRows(z, L);
+  const { values: mu, vectorsT: ut } = eigh(precomputed?.kernel ?? kernel(zw));
   const cutoff = relativeCutoff(mu, n, p, rcond);
   const { rank, scale } = summarize(mu, cutoff, n, p);
   // Qt = Uᵀ·Q (n×m): coordinates of the residue in the eigenbasis.
@@ -238,20 +244,8 @@ export function primalSystem(
   // P = Z_w·V (n×p), computed on first use: only exact leave-one-out needs it (an n·p² product, as costly as the Gram).
   let cachedP: Float64Array | undefined;
   const getP = (): Float64Array | undefined => {
-    if (cachedP || !zw) return cachedP;
-    const out = new Float64Array(n * p);
-    const Z = zw.data, V = vt.data;
-    for (let i = 0; i < n; i++) {
-      const zi = i * p;
-      for (let j = 0; j < p; j++) {
-        const vj = j * p;
-        let s = 0;
-        for (let k = 0; k < p; k++) s += Z[zi + k]! * V[vj + k]!;
-        out[zi + j] = s;
-      }
-    }
-    cachedP = out;
-    return out;
+    if (!cachedP && zw) cachedP = multiplyABt(zw, vt).data;
+    return cachedP;
   };
   const residuals = (lambda: number): Float64Array => {
     const q = rows!.q.data;
