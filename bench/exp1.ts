@@ -140,7 +140,7 @@ const md = [
   '## Reading',
   '',
   `- On the fitting data, LVA (${fmt(rows[1]!.sse)}) is below 1-layer GD after ${epochs} epochs (${fmt(gd1.sse)}), as in the paper, in ${fmt(rows[1]!.seconds, 2)} s against ${fmt(gd1.seconds, 3)} s (${Math.round(gd1.seconds / rows[1]!.seconds)}×).`,
-  `- Two-layer GD reaches ${fmt(gd2.sse)}: training more than the head can beat any head-only method, which is why the callback hands large target sets to the user\'s own gradient descent (warm-started from the LVA head).`,
+  `- Two-layer GD reaches ${fmt(gd2.sse)}: training more than the head can beat any head-only method, which is why the callback hands all but very sparse target sets to the user\'s own gradient descent (bench/results/callback-threshold.md).`,
   `- Held out, the default (${fmt(lvaDefault.held)}) ${lvaDefault.held <= rows[1]!.held ? 'matches or beats' : 'trails'} the published pseudo-inverse (${fmt(rows[1]!.held)}); with 1,000 fitting rows against 64 features this is the well-determined regime where they should agree.`,
   '',
   '![SSE vs epoch](exp1.svg)',
