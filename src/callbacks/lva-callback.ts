@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
 import { isLvaError, OptionError, ShapeError } from '../core/errors.js';
 import { rejectUnknownOptions } from '../core/options.js';
-import { adaptModel, asTensor, type AdaptOptions, type AdaptReport, type TensorInput } from '../adapters/tfjs/adapt.js';
+import { adaptModel, adaptModelFromDataset, asTensor, type AdaptOptions, type AdaptReport, type DatasetBatch, type TensorInput } from '../adapters/tfjs/adapt.js';
 import { AbortError } from '../adapters/tfjs/errors.js';
 import { findHead } from '../adapters/tfjs/head.js';
 import { featureModel } from '../adapters/tfjs/features.js';
@@ -24,9 +24,11 @@ export type Decision =
 /** Options of {@link lvaCallback}. The solver options of {@link adaptModel} apply as well. */
 export interface LvaCallbackOptions extends Omit<AdaptOptions, 'signal'> {
   /** Target inputs: the same data passed to fit() (tfjs callbacks never see fit's x). */
-  readonly x: TensorInput;
+  readonly x?: TensorInput;
   /** Target outputs, shaped like the model's output. */
-  readonly y: TensorInput;
+  readonly y?: TensorInput;
+  /** Instead of x and y: the `{ xs, ys }` dataset given to `fitDataset`, streamed through the solver batch by batch. */
+  readonly dataset?: tf.data.Dataset<DatasetBatch> | undefined;
   /**
    * Sparsity threshold in regression rows per head-input feature: with rows ≤ threshold × width the analytic update
    * replaces fine-tuning; above it, fit() runs (warm-started when `warmStart`). @defaultValue `DEFAULT_ROWS_PER_FEATURE`
@@ -54,7 +56,7 @@ export interface LvaCallbackOptions extends Omit<AdaptOptions, 'signal'> {
 export const DEFAULT_ROWS_PER_FEATURE = 0.25;
 
 const CALLBACK_KEYS = [
-  'x', 'y', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose',
+  'x', 'y', 'dataset', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose',
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation',
 ] as const;
@@ -81,8 +83,14 @@ export class LvaCallback extends tf.Callback {
       throw new OptionError('lvaCallback: pass the target data, e.g. lvaCallback({ x: xTarget, y: yTarget }).', 'options');
     }
     rejectUnknownOptions('lvaCallback', options, CALLBACK_KEYS);
-    if (options.x === undefined || options.y === undefined) {
-      throw new OptionError('lvaCallback: x and y are required (tfjs callbacks never see the data given to fit()); pass lvaCallback({ x, y }).', options.x === undefined ? 'x' : 'y');
+    if (options.dataset === undefined && (options.x === undefined || options.y === undefined)) {
+      throw new OptionError(
+        'lvaCallback: x and y are required (tfjs callbacks never see the data given to fit()); pass lvaCallback({ x, y }), or lvaCallback({ dataset }) with fitDataset.',
+        options.x === undefined ? 'x' : 'y',
+      );
+    }
+    if (options.dataset !== undefined && (options.x !== undefined || options.y !== undefined)) {
+      throw new OptionError('lvaCallback: pass either { x, y } or { dataset }, not both.', 'dataset');
     }
     const r = options.rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE;
     if (!(typeof r === 'number' && r >= 0)) {
@@ -98,19 +106,27 @@ export class LvaCallback extends tf.Callback {
 
   override async onTrainBegin(): Promise<void> {
     const model = this.model as tf.LayersModel;
-    const { x, y, rowsPerFeature, warmStart, onDecline, onDecision, verbose, ...adaptOptions } = this.options;
+    const { x, y, dataset, rowsPerFeature, warmStart, onDecline, onDecision, verbose, ...adaptOptions } = this.options;
     let decision: Decision;
+    let undo: tf.Tensor[] | undefined;
     try {
       const head = findHead(model, adaptOptions.layer);
-      const rows = await countRows(model, head, x, y);
+      // A dataset is only known by streaming it: adapt first (transactionally), then undo if above the threshold.
+      let streamed: AdaptReport | undefined;
+      if (dataset) {
+        undo = head.layer.getWeights().map((w) => w.clone());
+        streamed = await adaptModelFromDataset(model, dataset, adaptOptions);
+      }
+      const rows = streamed ? streamed.rows : await countRows(model, head, x!, y!);
       const width = head.inputWidth + (head.useBias && adaptOptions.fitBias !== false ? 1 : 0);
       const threshold = (rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE) * width;
       const sparse = rows <= threshold;
       const why = `${rows} target rows ${sparse ? '≤' : '>'} ${rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE} × width ${width}`;
       if (!sparse && warmStart !== true) {
+        if (undo && streamed?.outcome === 'written') head.layer.setWeights(undo);
         decision = { kind: 'gradient-descent', reason: `${why}: gradient descent as written (warmStart is off)` };
       } else {
-        const report = await adaptModel(model, x, y, adaptOptions);
+        const report = streamed ?? (await adaptModel(model, x!, y!, adaptOptions));
         decision = match(report.outcome)
           .with('written', (): Decision => (sparse ? { kind: 'analytic', reason: `${why}: closed-form head`, report } : { kind: 'warm-start', reason: `${why}: head set analytically, then gradient descent`, report }))
           .with('rolled-back', (): Decision => ({ kind: 'gradient-descent', reason: `the analytic head made the validation loss worse (${report.validation?.before} → ${report.validation?.after}); restored`, report }))
@@ -130,6 +146,8 @@ export class LvaCallback extends tf.Callback {
       // Bad configuration (unknown options, mismatched shapes) rejects fit() here, with the weights untouched.
       if (e instanceof OptionError || (isLvaError(e) && e.name === 'ShapeError') || e instanceof AbortError || !isLvaError(e)) throw e;
       decision = { kind: 'gradient-descent', reason: `analytic path unavailable: ${(e as Error).message}` };
+    } finally {
+      if (undo) tf.dispose(undo);
     }
     if (onDecision?.({ decision, model }) === 'gradient-descent' && decision.kind !== 'gradient-descent') {
       decision = { kind: 'gradient-descent', reason: 'vetoed by onDecision', report: decision.report };

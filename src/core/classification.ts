@@ -4,6 +4,7 @@ import {
   degreesOfFreedom,
   logitsOf,
   newtonSolve,
+  Preconditioner,
   probabilities,
   reducedBasis,
   rowLosses,
@@ -22,7 +23,8 @@ import { sourceMetric, type SourceStatistics } from './source-statistics.js';
 
 /**
  * Class labels of the target rows, one per latent row:
- * - integer class indices 0…m−1 (`Int32Array` or `number[]`); for a single sigmoid output (binary), 0 or 1;
+ * - integer class indices 0…m−1 (`Int32Array` or `number[]`): one positive output per row (for a sigmoid head,
+ *   one-vs-rest targets); for a single sigmoid output (binary), 0 or 1;
  * - or an n×m `Matrix`: one-hot rows (soft labels allowed: entries in [0, 1], each row summing to 1) for a softmax
  *   head; 0/1 (or [0, 1]) entries, any number of positives per row, for a sigmoid (multi-label) head.
  */
@@ -101,7 +103,7 @@ export interface CrossEntropyOptions {
   readonly selection?: Exclude<SelectionRule, 'gcv'>;
   /** Cross-validation folds for `'auto'`: `'auto'` is n (leave-one-out) for n ≤ 20, 10 for n ≤ 200, else 5. @defaultValue `'auto'` */
   readonly folds?: 'auto' | number;
-  /** λ grid for `'auto'`, as multiples of the mean eigenvalue of Z̄_wᵀZ̄_w/n. @defaultValue 17 values, 1e-6…1e2 */
+  /** λ grid for `'auto'`, as multiples of the mean eigenvalue of Z̄_wᵀZ̄_w/n. @defaultValue 11 values, two per decade, 1e-5…1e0 */
   readonly grid?: readonly number[];
   /** Fit the bias through an augmented ones column (penalised like the weights). @defaultValue `true` when the head has a bias */
   readonly fitBias?: boolean;
@@ -123,7 +125,11 @@ export interface CrossEntropyOptions {
   readonly tolerance?: number;
 }
 
-/** The default λ grid of the cross-entropy variant: 17 values, two per decade, 1e-6…1e2 (relative). */
+/**
+ * The default λ grid of the cross-entropy variant: 11 values, two per decade, 1e-5…1e0 (relative). The loss curvature
+ * is at most ½ (softmax) of the features' second moment, so λ = 1 (relative) already keeps the head close to the
+ * pretrained one; "no change" (λ = ∞) is always a candidate besides.
+ */
 export const CROSS_ENTROPY_GRID: readonly number[] = Array.from({ length: 11 }, (_, i) => 10 ** (-5 + i / 2));
 
 const CE_KNOWN = [
@@ -383,6 +389,7 @@ export function lvaClassifyLogit(latents: Matrix, labels: ClassLabels, head: Hea
         e.option,
       );
     }
+    if (e instanceof ShapeError) throw new ShapeError(e.message.replace(/^lvaUpdate:/, `${fn}:`), e.expected, e.received);
     throw e;
   }
   const after = result.kind === 'refused' ? s : applyHead(latents, result.head);
@@ -578,6 +585,7 @@ export function lvaClassifyCrossEntropy(latents: Matrix, labels: ClassLabels, he
   let lambda: number;
   let selection: Diagnostics['regularization']['selection'];
   let folds: number | undefined;
+  let start: Float64Array | undefined;
   if (opt.regularization === 'auto') {
     if (n < 3) {
       return {
@@ -591,6 +599,7 @@ export function lvaClassifyCrossEntropy(latents: Matrix, labels: ClassLabels, he
     const chosen = crossValidate(problem, t, basis.scale, opt, folds, basis.eigenvalues.subarray(0, basis.rank), pretrainedProb);
     selection = chosen.summary;
     lambda = chosen.lambda;
+    start = chosen.start;
     if (lambda === Infinity) {
       return { kind: 'declined', reason: 'no-adaptation-wins', head, diagnostics: diagnosticsFor(Infinity, before, 0, wNorm, 0, unchanged({ folds }), selection) };
     }
@@ -598,7 +607,8 @@ export function lvaClassifyCrossEntropy(latents: Matrix, labels: ClassLabels, he
     lambda = opt.regularization;
   }
 
-  const solved = newtonSolve(problem, lambda, undefined, newton);
+  // 'auto' warm-starts from the mean of the fold fits at the chosen λ (when lower than the pretrained head's objective).
+  const solved = newtonSolve(problem, lambda, start, newton);
   const delta = basis.toDelta(solved.a, m);
   const newAug: Matrix = { rows: p, cols: m, data: wAug.data.map((v, i) => v + delta.data[i]!) };
   const split = (aug: Matrix, keep: Head | undefined): Head => {
@@ -640,7 +650,7 @@ function crossValidate(
   k: number,
   mu: Float64Array,
   pretrainedProb: Float64Array,
-): { lambda: number; summary: NonNullable<Diagnostics['regularization']['selection']> } {
+): { lambda: number; start: Float64Array | undefined; summary: NonNullable<Diagnostics['regularization']['selection']> } {
   const { n, m, link } = problem;
   const parts = stratifiedFolds(t.classOf, k).filter((f) => f.length > 0);
   const folds = parts.map((test) => {
@@ -648,7 +658,7 @@ function crossValidate(
     const train = Array.from({ length: n }, (_, i) => i).filter((i) => !held.has(i));
     const yTest = new Float64Array(test.length * m);
     test.forEach((row, j) => yTest.set(t.y.subarray(row * m, (row + 1) * m), j * m));
-    return { test, train: subProblem(problem, train), held: subProblem(problem, test), yTest, warm: undefined as Float64Array | undefined };
+    return { test, train: subProblem(problem, train), held: subProblem(problem, test), yTest, warm: undefined as Float64Array | undefined, pre: new Preconditioner() };
   });
   // Degrees of freedom only order the candidates for the one-SE rules: the spectral value under the mean curvature
   // of the pretrained head, Σ_j m·w̄μ_j/(w̄μ_j + nλ), is monotone in λ and needs no extra solves.
@@ -664,26 +674,30 @@ function crossValidate(
   const keep: Candidate = { system: 0, lambda: Infinity, df: 0, errors: keepErrors, score: mean(keepErrors) };
   const candidates: Candidate[] = [];
   const lambdas = [...opt.grid].sort((a, b) => b - a).map((g) => g * (scale > 0 ? scale : 1));
-  const cvNewton = { maxIterations: opt.maxIterations, tolerance: Math.max(opt.tolerance, Number(process.env.CVTOL ?? 1e-4)) };
+  // Held-out cross-entropies need a few digits, not the final solve's 1e-10: a looser tolerance saves Newton steps.
+  const cvNewton = { maxIterations: opt.maxIterations, tolerance: Math.max(opt.tolerance, 1e-4) };
+  const averages = new Map<number, Float64Array>();
   let best = Infinity, rising = 0, previous = Infinity;
   for (const lambda of lambdas) {
     const errors = new Float64Array(n);
+    const average = new Float64Array(problem.r * m);
     for (const f of folds) {
-      const { a, trace: tr } = newtonSolve(f.train, lambda, f.warm, cvNewton);
-      if (process.env.CVDBG) console.error(`λrel ${(lambda / scale).toExponential(0)} n ${f.train.n} it ${tr.iterations} cg ${tr.cgIterations} h ${tr.halvings} conv ${tr.converged}`);
+      const { a } = newtonSolve(f.train, lambda, f.warm, cvNewton, f.pre);
       f.warm = a;
+      for (let i = 0; i < a.length; i++) average[i] += a[i]! / folds.length;
       const losses = rowLosses(link, logitsOf(f.held, a), f.yTest, f.test.length, m);
       f.test.forEach((row, j) => (errors[row] = losses[j]!));
     }
     const score = mean(errors);
     candidates.push({ system: 0, lambda, df: df(lambda), errors, score });
+    averages.set(lambda, average);
     best = Math.min(best, score);
     rising = score > previous ? rising + 1 : 0;
     previous = score;
     if (rising >= 2 && score > best) break;
   }
   const picked = select(opt.selection, candidates, keep);
-  return { lambda: picked.chosen.lambda, summary: picked.summary };
+  return { lambda: picked.chosen.lambda, start: averages.get(picked.chosen.lambda), summary: picked.summary };
 }
 
 function mean(x: Float64Array): number {

@@ -10,10 +10,13 @@ import { addGramUpper, gram, kernel, symmetrizeFromUpper, transpose, type Matrix
  * penalty metric, L = I for the identity) are written Z_w = X̃·V_rᵀ with V_r (p×r) orthonormal, r = numerical
  * rank, and the change is Δ_w = V_r·A. Both the loss (through Z_w·Δ_w = X̃·A) and the penalty
  * (tr(ΔᵀSΔ) = ‖Δ_w‖² = ‖A‖²) depend on A alone, and the minimiser lies in span(V_r) because every gradient does:
- * nothing is lost, and the unknowns shrink from p·m to r·m with r ≤ min(n, p).
- * @internal
+ * nothing is lost (up to directions below the relative eigenvalue cutoff), and the unknowns shrink from p·m to r·m
+ * with r ≤ min(n, p).
+ *
+ * @packageDocumentation
  */
 
+/** The head's output activation. @internal */
 export type Link = 'softmax' | 'sigmoid';
 
 /** A fitting problem in reduced coordinates: logits s_i = s0_i + x̃_i·A. @internal */
@@ -202,21 +205,30 @@ function apply(pb: ReducedProblem, a: Float64Array): Float64Array {
   return out;
 }
 
+/** X̃ᵀ (r×n), cached per problem: X̃ᵀ·R then runs as contiguous dot products over the rows. */
+const transposed = new WeakMap<ReducedProblem, Float64Array>();
+
 /** X̃ᵀ·R/n (r×m). */
 function applyT(pb: ReducedProblem, rr: Float64Array): Float64Array {
   const { n, r, m, x } = pb;
-  const outT = new Float64Array(m * r);
-  for (let i = 0; i < n; i++) {
-    const xi = i * r;
+  let xT = transposed.get(pb);
+  if (!xT) {
+    xT = new Float64Array(r * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < r; j++) xT[j * n + i] = x[i * r + j]!;
+    transposed.set(pb, xT);
+  }
+  const rT = new Float64Array(m * n);
+  for (let i = 0; i < n; i++) for (let c = 0; c < m; c++) rT[c * n + i] = rr[i * m + c]!;
+  const out = new Float64Array(r * m);
+  for (let j = 0; j < r; j++) {
+    const xj = j * n;
     for (let c = 0; c < m; c++) {
-      const v = rr[i * m + c]! / n;
-      if (v === 0) continue;
-      const oc = c * r;
-      for (let j = 0; j < r; j++) outT[oc + j] += v * x[xi + j]!;
+      const rc = c * n;
+      let s = 0;
+      for (let i = 0; i < n; i++) s += xT[xj + i]! * rT[rc + i]!;
+      out[j * m + c] = s / n;
     }
   }
-  const out = new Float64Array(r * m);
-  for (let j = 0; j < r; j++) for (let c = 0; c < m; c++) out[j * m + c] = outT[c * r + j]!;
   return out;
 }
 
@@ -235,7 +247,10 @@ function objective(pb: ReducedProblem, s: Float64Array, a: Float64Array, lambda:
   return meanOf(rowLosses(pb.link, s, pb.y, pb.n, pb.m)) + 0.5 * lambda * dot(a, a);
 }
 
-/** What one Newton solve did; `objective[0]` is the starting point, and the sequence never increases. */
+/**
+ * What one Newton solve did. `objective[0]` is the starting point (the pretrained head, or a warm start when that is
+ * lower), and the sequence never increases.
+ */
 export interface NewtonTrace {
   readonly objective: readonly number[];
   readonly iterations: number;
@@ -291,7 +306,13 @@ function gradientAtZero(pb: ReducedProblem): number {
  * stops as converged.
  * @internal
  */
-export function newtonSolve(pb: ReducedProblem, lambda: number, start: Float64Array | undefined, opt: NewtonOptions): { a: Float64Array; s: Float64Array; trace: NewtonTrace } {
+export function newtonSolve(
+  pb: ReducedProblem,
+  lambda: number,
+  start: Float64Array | undefined,
+  opt: NewtonOptions,
+  pre: Preconditioner = new Preconditioner(),
+): { a: Float64Array; s: Float64Array; trace: NewtonTrace } {
   const { n, r, m, link } = pb;
   const softmax = link === 'softmax';
   const g0 = gradientAtZero(pb);
@@ -306,8 +327,13 @@ export function newtonSolve(pb: ReducedProblem, lambda: number, start: Float64Ar
     if (softmax) centre(g, r, m);
     return { a, s, p, g, gNorm: Math.sqrt(dot(g, g)), f: objective(pb, s, a, lambda) };
   };
-  const a0 = start ? Float64Array.from(start) : new Float64Array(r * m);
-  let cur = state(a0, logitsOf(pb, a0));
+  const zero = new Float64Array(r * m);
+  let cur = state(zero, logitsOf(pb, zero));
+  if (start) {
+    // A warm start is used only if it is better than the pretrained head (A = 0).
+    const warm = state(Float64Array.from(start), logitsOf(pb, start));
+    if (warm.f < cur.f) cur = warm;
+  }
   const trace: number[] = [cur.f];
   let cgTotal = 0, halvings = 0, converged = false;
   for (let it = 0; it < opt.maxIterations; it++) {
@@ -315,7 +341,7 @@ export function newtonSolve(pb: ReducedProblem, lambda: number, start: Float64Ar
       converged = true;
       break;
     }
-    const { step, cg } = newtonDirection(pb, cur.p, lambda, cur.g, Math.min(0.1, cur.gNorm / Math.max(g0, Number.MIN_VALUE)));
+    const { step, cg } = newtonDirection(pb, cur.p, lambda, cur.g, Math.min(0.1, cur.gNorm / Math.max(g0, Number.MIN_VALUE)), pre);
     cgTotal += cg;
     const slope = dot(cur.g, step);
     if (!(slope < 0)) break;
@@ -323,8 +349,9 @@ export function newtonSolve(pb: ReducedProblem, lambda: number, start: Float64Ar
     const d = apply(pb, step);
     let next: ReturnType<typeof state> | undefined;
     for (let t = 1, h = 0; h < 60; h++, t /= 2) {
-      const a = cur.a.map((v, i) => v + t * step[i]!);
-      const s = cur.s.map((v, i) => v + t * d[i]!);
+      const a = new Float64Array(r * m), s = new Float64Array(n * m);
+      for (let i = 0; i < a.length; i++) a[i] = cur.a[i]! + t * step[i]!;
+      for (let i = 0; i < s.length; i++) s[i] = cur.s[i]! + t * d[i]!;
       const f = objective(pb, s, a, lambda);
       if (flat ? f <= cur.f : f <= cur.f + 1e-4 * t * slope) {
         next = state(a, s);
@@ -348,8 +375,8 @@ export function newtonSolve(pb: ReducedProblem, lambda: number, start: Float64Ar
   };
 }
 
-/** Per-class r×r weighted Gram matrices X̃ᵀ·diag(w_·k)·X̃/n + λI, w_ik = p_ik(1 − p_ik), as Cholesky factors. */
-function classBlocks(pb: ReducedProblem, p: Float64Array, lambda: number): Matrix[] {
+/** Per-class r×r weighted Gram matrices X̃ᵀ·diag(w_·k)·X̃/n with w_ik = p_ik(1 − p_ik) (upper triangles filled). */
+function classGrams(pb: ReducedProblem, p: Float64Array): Float64Array[] {
   const { n, r, m, x } = pb;
   let wMax = 0;
   for (let i = 0; i < p.length; i++) wMax = Math.max(wMax, p[i]! * (1 - p[i]!));
@@ -367,10 +394,49 @@ function classBlocks(pb: ReducedProblem, p: Float64Array, lambda: number): Matri
     }
     const G = new Float64Array(r * r);
     addGramUpper(G, rowsScaled, kept, r);
+    return G;
+  });
+}
+
+/** Cholesky factors of G_k + λI. */
+function factorBlocks(grams: readonly Float64Array[], r: number, lambda: number): Matrix[] {
+  return grams.map((g) => {
+    const G = Float64Array.from(g);
     for (let j = 0; j < r; j++) G[j * r + j] += lambda;
     symmetrizeFromUpper(G, r);
     return cholesky({ rows: r, cols: r, data: G });
   });
+}
+
+/**
+ * The block preconditioner, kept between Newton steps and along a λ path. Forming the weighted Grams costs
+ * m·n·r²/2, as much as ≈ r/4 Hessian–vector products, while a warm-started step needs only a few CG iterations; a
+ * preconditioner built from slightly older weights is still symmetric positive definite (so CG stays exact) and
+ * nearly as effective. It is rebuilt once CG needs ≥ 50 % (plus 4) more iterations than it did when fresh: a few
+ * wasted CG iterations cost less than a rebuild, a stale preconditioner on a long cold solve costs far more.
+ * @internal
+ */
+export class Preconditioner {
+  private grams: Float64Array[] | undefined;
+  private factors: { lambda: number; blocks: Matrix[] } | undefined;
+  private freshCg = 0;
+  private lastCg = 0;
+  /** The factors for weights `p` and λ, rebuilt only when stale. */
+  blocks(pb: ReducedProblem, p: Float64Array, lambda: number): { blocks: Matrix[]; fresh: boolean } {
+    let fresh = false;
+    if (!this.grams || this.lastCg > 1.5 * this.freshCg + 4) {
+      this.grams = classGrams(pb, p);
+      this.factors = undefined;
+      fresh = true;
+    }
+    if (!this.factors || this.factors.lambda !== lambda) this.factors = { lambda, blocks: factorBlocks(this.grams, pb.r, lambda) };
+    return { blocks: this.factors.blocks, fresh };
+  }
+  /** Records how many CG iterations the last solve took (`fresh`: with a just-built preconditioner). */
+  record(cg: number, fresh: boolean): void {
+    this.lastCg = cg;
+    if (fresh) this.freshCg = cg;
+  }
 }
 
 /** Solves L·Lᵀ·v = b in place for one class column of an r×m block. */
@@ -407,10 +473,10 @@ function hessianTimes(pb: ReducedProblem, p: Float64Array, lambda: number, v: Fl
 }
 
 /** Preconditioned CG on H·δ = −g to ‖residual‖ ≤ η·‖g‖ (softmax: in the centred subspace). */
-function newtonDirection(pb: ReducedProblem, p: Float64Array, lambda: number, g: Float64Array, eta: number): { step: Float64Array; cg: number } {
+function newtonDirection(pb: ReducedProblem, p: Float64Array, lambda: number, g: Float64Array, eta: number, pre: Preconditioner): { step: Float64Array; cg: number } {
   const { r, m } = pb;
   const softmax = pb.link === 'softmax';
-  const blocks = classBlocks(pb, p, lambda);
+  const { blocks, fresh } = pre.blocks(pb, p, lambda);
   const precondition = (res: Float64Array): Float64Array => {
     const z = Float64Array.from(res);
     for (let c = 0; c < m; c++) cholSolveColumn(blocks[c]!, z, c, m);
@@ -424,7 +490,8 @@ function newtonDirection(pb: ReducedProblem, p: Float64Array, lambda: number, g:
   let z = precondition(res);
   const dir = Float64Array.from(z);
   let rz = dot(res, z);
-  const maxCg = Math.max(10, 2 * r * m);
+  // Truncated Newton: any PCG iterate is a descent direction, and the line search handles a short one.
+  const maxCg = Math.min(250, Math.max(10, 2 * r * m));
   let k = 0;
   for (; k < maxCg; k++) {
     const q = hessianTimes(pb, p, lambda, dir);
@@ -445,6 +512,7 @@ function newtonDirection(pb: ReducedProblem, p: Float64Array, lambda: number, g:
     for (let i = 0; i < dir.length; i++) dir[i] = z[i]! + beta * dir[i]!;
   }
   if (softmax) centre(x, r, m);
+  pre.record(k, fresh);
   return { step: x, cg: k };
 }
 
@@ -456,7 +524,7 @@ function newtonDirection(pb: ReducedProblem, p: Float64Array, lambda: number, g:
 export function degreesOfFreedom(pb: ReducedProblem, s: Float64Array, lambda: number): number {
   const { r, m } = pb;
   if (r === 0) return 0;
-  const blocks = classBlocks(pb, probabilities(pb.link, s, pb.n, m), lambda);
+  const blocks = factorBlocks(classGrams(pb, probabilities(pb.link, s, pb.n, m)), r, lambda);
   const eye: Matrix = { rows: r, cols: r, data: new Float64Array(r * r) };
   for (let j = 0; j < r; j++) eye.data[j * r + j] = 1;
   let df = 0;

@@ -1,6 +1,6 @@
 /** The drop-in fit() callback: sparse path, fallback, warm start, rollback, logs, configuration errors, memory. */
 import * as tf from '@tensorflow/tfjs';
-import { lvaCallback, adaptModel, type Decision } from '../../src/adapters/tfjs/index.js';
+import { lvaCallback, adaptModel, adaptModelFromDataset, type Decision } from '../../src/adapters/tfjs/index.js';
 import { randomTensor, seedWeights, useBackend, weightValues } from '../helpers/tf.js';
 
 function mlp(seed: number, activation: 'linear' | 'softmax' = 'linear'): tf.LayersModel {
@@ -129,5 +129,46 @@ describe('lvaCallback', () => {
     for (let i = 0; i < 10; i++) await run();
     expect(tf.memory().numTensors).toBe(count);
     tf.dispose([x, y]);
+  });
+});
+
+describe('fitDataset', () => {
+  beforeAll(async () => useBackend('cpu'));
+  const dataset = (x: tf.Tensor, y: tf.Tensor, batch: number) =>
+    tf.data.zip({ xs: tf.data.array(tf.unstack(x)), ys: tf.data.array(tf.unstack(y)) }).batch(batch) as unknown as tf.data.Dataset<{ xs: tf.Tensor; ys: tf.Tensor }>;
+
+  it('adaptModelFromDataset streams the batches to the same head as adaptModel on the tensors', async () => {
+    const a = mlp(30), b = mlp(30);
+    const x = randomTensor([20, 4], 31), y = randomTensor([20, 2], 32);
+    await adaptModel(a, x, y, { regularization: 0.2 });
+    const report = await adaptModelFromDataset(b, dataset(x, y, 6), { regularization: 0.2 });
+    expect(report).toMatchObject({ outcome: 'written', samples: 20, rows: 20 });
+    const wa = await a.getLayer('head').getWeights()[0]!.data(), wb = await b.getLayer('head').getWeights()[0]!.data();
+    Array.from(wa).forEach((v, i) => expect(wb[i]).toBeCloseTo(v, 5));
+    tf.dispose([x, y]);
+  });
+
+  it('lvaCallback({ dataset }) in fitDataset: analytic below the threshold, untouched head above it', async () => {
+    const x = randomTensor([4, 4], 33), y = randomTensor([4, 2], 34);
+    const sparse = mlp(35);
+    const cb = lvaCallback({ dataset: dataset(x, y, 2), regularization: 0.1 });
+    await sparse.fitDataset(dataset(x, y, 2), { epochs: 3, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.kind).toBe('analytic');
+
+    const big = mlp(36), reference = mlp(36);
+    const xb = randomTensor([40, 4], 37), yb = randomTensor([40, 2], 38);
+    const cb2 = lvaCallback({ dataset: dataset(xb, yb, 8) });
+    // A spy after our callback sees the weights gradient descent starts from: the streamed update must be undone.
+    let atStart: number[][] = [];
+    const spy = new (class extends tf.Callback {
+      override async onTrainBegin() {
+        atStart = await values(this.model as tf.LayersModel);
+      }
+    })();
+    await big.fitDataset(dataset(xb, yb, 8), { epochs: 1, callbacks: [cb2, spy], verbose: 0 });
+    expect(cb2.decision?.kind).toBe('gradient-descent');
+    expect(cb2.decision?.reason).toMatch(/40 target rows > 0.25 × width 17/);
+    expect(atStart).toEqual(await values(reference));
+    tf.dispose([x, y, xb, yb]);
   });
 });

@@ -204,6 +204,169 @@ export async function modelLoss(model: tf.LayersModel, x: tf.Tensor, y: tf.Tenso
   }
 }
 
+
+/**
+ * Collects regression rows for the solver: in memory (leave-one-out) up to `budget` values, then streamed through
+ * the accumulator (GCV). Shared by {@link adaptModel} and {@link adaptModelFromDataset}.
+ */
+class RowCollector {
+  private readonly zParts: Matrix[] = [];
+  private readonly yParts: Matrix[] = [];
+  private acc: LvaAccumulator | undefined;
+  rows = 0;
+  constructor(private readonly pre: Head, private readonly options: LvaOptions, private readonly budget: number) {}
+  add(fn: string, rows: Matrix, targets: Matrix, samples: number): void {
+    if (targets.rows !== rows.rows) {
+      throw new ShapeError(
+        `${fn}: the head produces ${rows.rows / samples} output positions per sample but y has ${targets.rows / samples}; y must be shaped like the model's output.`,
+        [rows.rows],
+        [targets.rows],
+      );
+    }
+    assertFinite(fn, 'y', targets);
+    this.rows += rows.rows;
+    if (!this.acc && this.rows * rows.cols <= this.budget) {
+      this.zParts.push(rows);
+      this.yParts.push(targets);
+      return;
+    }
+    if (!this.acc) {
+      this.acc = new LvaAccumulator(this.pre, { fitBias: this.options.fitBias ?? this.pre.bias !== undefined });
+      this.zParts.forEach((z, i) => this.acc!.add(z, this.yParts[i]!));
+      this.zParts.length = 0;
+      this.yParts.length = 0;
+    }
+    this.acc.add(rows, targets);
+  }
+  solve(): { result: LvaResult; mode: 'rows' | 'streamed' } {
+    if (this.acc) {
+      // Leave-one-out needs the rows; streamed statistics support GCV only.
+      const { selection: _rowsOnly, ...streamable } = this.options;
+      void _rowsOnly;
+      return { result: this.acc.solve(streamable), mode: 'streamed' };
+    }
+    if (this.rows === 0) throw new ShapeError('adaptModel: no target rows were seen; pass at least one target sample.', [1], [0]);
+    return { result: lvaUpdate(concatRows(this.zParts), concatRows(this.yParts), this.pre, this.options), mode: 'rows' };
+  }
+}
+
+/**
+ * Writes the solved head transactionally; with validation data, keeps it only if the held-out loss does not get
+ * worse. On any failure the previous head is restored before the error propagates.
+ */
+async function commitHead(
+  model: tf.LayersModel,
+  head: TfjsHead,
+  result: LvaResult,
+  validation: { x: tf.Tensor; y: tf.Tensor } | undefined,
+  batchSize: number,
+): Promise<{ outcome: AdaptReport['outcome']; validation: AdaptReport['validation'] }> {
+  if (result.kind !== 'updated' && result.kind !== 'updated-with-cutoff') return { outcome: 'kept', validation: undefined };
+  const before = validation ? await modelLoss(model, validation.x, validation.y, batchSize) : NaN;
+  const snapshot = snapshotHead(head);
+  try {
+    writeHead(head, result.head);
+    if (!validation) return { outcome: 'written', validation: undefined };
+    const after = await modelLoss(model, validation.x, validation.y, batchSize);
+    if (after <= before) return { outcome: 'written', validation: { before, after } };
+    head.layer.setWeights(snapshot);
+    return { outcome: 'rolled-back', validation: { before, after } };
+  } catch (e) {
+    head.layer.setWeights(snapshot);
+    throw e;
+  } finally {
+    tf.dispose(snapshot);
+  }
+}
+
+/** Core options from adapter options (only those the caller set). */
+function coreOptionsOf(options: AdaptOptions, source: SourceStatistics | undefined): LvaOptions {
+  const keys = ['regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble'] as const;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (options[k] !== undefined) out[k] = options[k];
+  if (source) out['source'] = source;
+  return out as LvaOptions;
+}
+
+/** Source statistics from the option: given, or computed from source inputs. */
+async function resolveSource(model: tf.LayersModel, options: AdaptOptions, batchSize: number): Promise<SourceStatistics | undefined> {
+  if (!options.source) return undefined;
+  if ('kind' in options.source) return options.source;
+  return computeSourceStatistics(model, options.source.x, {
+    batchSize,
+    ...(options.layer ? { layer: options.layer } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+}
+
+/** One element of a dataset for {@link adaptModelFromDataset} (the shape `fitDataset` takes). */
+export type DatasetBatch = { readonly xs: tf.Tensor; readonly ys: tf.Tensor } & tf.TensorContainerObject;
+
+/**
+ * {@link adaptModel} for a `tf.data.Dataset` of `{ xs, ys }` batches (what `model.fitDataset` takes): features are
+ * extracted batch by batch and streamed into the solver, so the data never has to fit in memory at once.
+ * The exact variant only (the perturb variant needs paired tensors).
+ */
+export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.data.Dataset<DatasetBatch>, options: AdaptOptions = {}): Promise<AdaptReport> {
+  const fn = 'adaptModelFromDataset';
+  const t0 = performance.now();
+  rejectUnknownOptions(fn, options, ADAPT_KEYS);
+  if (options.variant === 'perturb') throw new OptionError(`${fn}: the perturb variant needs paired tensors; use adaptModel(model, x, y, { variant: 'perturb', paired }).`, 'variant');
+  if (!dataset || typeof (dataset as { iterator?: unknown }).iterator !== 'function') {
+    throw new ShapeError(`${fn}: dataset must be a tf.data.Dataset of { xs, ys } batches, as passed to model.fitDataset.`, [], []);
+  }
+  const batchSize = options.batchSize ?? 512;
+  const head = findHead(model, options.layer);
+  const { space, transform } = targetSpace(head, fn);
+  const pre = await readHead(head);
+  const sub = featureModel(model, head);
+  const coreOptions = coreOptionsOf(options, await resolveSource(model, options, batchSize));
+  const collector = new RowCollector(pre, coreOptions, options.maxRowValuesInMemory ?? 2 ** 24);
+  let samples = 0;
+  const iterator = await dataset.iterator();
+  for (let item = await iterator.next(); !item.done; item = await iterator.next()) {
+    const { xs, ys } = item.value as DatasetBatch;
+    try {
+      if (!(xs instanceof tf.Tensor) || !(ys instanceof tf.Tensor)) throw new ShapeError(`${fn}: each dataset element must be { xs: Tensor, ys: Tensor }.`, [], []);
+      if (options.signal?.aborted) throw new AbortError(`${fn}: aborted during feature extraction; the model was not changed.`);
+      const n = xs.shape[0]!;
+      if (ys.shape[0] !== n) throw new ShapeError(`${fn}: a batch has ${n} inputs but ${ys.shape[0]} targets.`, [n], [ys.shape[0] ?? 0]);
+      const { data, shape } = await extractBatch(sub, xs, 0, n);
+      const rows = featureRows(head, data, shape);
+      assertFinite(fn, 'features', rows, 'the network produced NaN or Infinity on these inputs');
+      collector.add(fn, rows, await targetRows(ys, 0, n, head, transform), n);
+      samples += n;
+      options.onProgress?.({ phase: 'features', done: samples, total: NaN });
+    } finally {
+      tf.dispose([xs, ys]);
+    }
+  }
+  const tFeatures = (performance.now() - t0) / 1000;
+  const { result, mode } = collector.solve();
+  const tSolve0 = performance.now();
+  if (options.signal?.aborted) throw new AbortError(`${fn}: aborted before writing; the model was not changed.`);
+  const owned: tf.Tensor[] = [];
+  try {
+    const val = options.validation
+      ? (() => {
+          const x = asTensor(options.validation.x, fn, 'validation.x'), y = asTensor(options.validation.y, fn, 'validation.y');
+          if (x.owned) owned.push(x.tensor);
+          if (y.owned) owned.push(y.tensor);
+          return { x: x.tensor, y: y.tensor };
+        })()
+      : undefined;
+    const { outcome, validation } = await commitHead(model, head, result, val, batchSize);
+    const tEnd = performance.now();
+    return {
+      result, outcome, layer: head.name, kind: head.kind, activation: head.activation, space, variant: 'exact', samples, rows: collector.rows, mode, validation,
+      timings: { features: tFeatures, solve: (tSolve0 - t0) / 1000 - tFeatures, write: (tEnd - tSolve0) / 1000, total: (tEnd - t0) / 1000 },
+    };
+  } finally {
+    tf.dispose(owned);
+  }
+}
+
 /**
  * Adapts a pretrained `tf.LayersModel` (Sequential or functional) to target data in place: computes the head's
  * input features in inference mode, solves the LVA update in float64, and writes the new head only if the solver
@@ -251,33 +414,7 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
     const pre = await readHead(head);
     const sub = featureModel(model, head);
 
-    // Source statistics for the metric.
-    let source: SourceStatistics | undefined;
-    if (options.source && 'kind' in options.source) source = options.source;
-    else if (options.source) {
-      source = await computeSourceStatistics(model, (options.source as { x: TensorInput }).x, {
-        batchSize,
-        ...(options.layer ? { layer: options.layer } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      });
-    }
-
-    const coreOptions: LvaOptions = {
-      ...(options.regularization !== undefined ? { regularization: options.regularization } : {}),
-      ...(options.selection !== undefined ? { selection: options.selection } : {}),
-      ...(options.fitBias !== undefined ? { fitBias: options.fitBias } : {}),
-      ...(options.rcond !== undefined ? { rcond: options.rcond } : {}),
-      ...(options.metric !== undefined ? { metric: options.metric } : {}),
-      ...(options.metricFloor !== undefined ? { metricFloor: options.metricFloor } : {}),
-      ...(options.grid !== undefined ? { grid: options.grid } : {}),
-      ...(options.residualTolerance !== undefined ? { residualTolerance: options.residualTolerance } : {}),
-      ...(options.form !== undefined ? { form: options.form } : {}),
-      ...(options.maxDegreesOfFreedom !== undefined ? { maxDegreesOfFreedom: options.maxDegreesOfFreedom } : {}),
-      ...(options.shrink !== undefined ? { shrink: options.shrink } : {}),
-      ...(options.ensemble !== undefined ? { ensemble: options.ensemble } : {}),
-      ...(source ? { source } : {}),
-    };
+    const coreOptions = coreOptionsOf(options, await resolveSource(model, options, batchSize));
 
     const tf0 = performance.now();
     let result: LvaResult;
@@ -285,42 +422,13 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
     let mode: 'rows' | 'streamed' = 'rows';
     let tFeatures = 0;
     if (variant === 'exact') {
-      const zParts: Matrix[] = [], yParts: Matrix[] = [];
-      let acc: LvaAccumulator | undefined;
+      const collector = new RowCollector(pre, coreOptions, budget);
       await forEachFeatureBatch(sub, head, xt, batchSize, options.signal, async (rows, start, end) => {
-        const yr = await targetRows(yt, start, end, head, transform);
-        if (yr.rows !== rows.rows) {
-          throw new ShapeError(
-            `${fn}: the head produces ${rows.rows / (end - start)} output positions per sample but y has ${yr.rows / (end - start)}; y must be shaped like the model's output.`,
-            [rows.rows],
-            [yr.rows],
-          );
-        }
-        assertFinite(fn, 'y', yr);
-        rowsTotal += rows.rows;
-        if (!acc && rowsTotal * rows.cols <= budget) {
-          zParts.push(rows);
-          yParts.push(yr);
-          return;
-        }
-        if (!acc) {
-          acc = new LvaAccumulator(pre, { fitBias: coreOptions.fitBias ?? pre.bias !== undefined });
-          for (let i = 0; i < zParts.length; i++) acc.add(zParts[i]!, yParts[i]!);
-          zParts.length = 0;
-          yParts.length = 0;
-        }
-        acc.add(rows, yr);
+        collector.add(fn, rows, await targetRows(yt, start, end, head, transform), end - start);
       }, (done, total) => options.onProgress?.({ phase: 'features', done, total }));
       tFeatures = (performance.now() - tf0) / 1000;
-      if (acc) {
-        mode = 'streamed';
-        // Leave-one-out needs the rows; streamed statistics support GCV only.
-        const { selection: _rowsOnly, ...streamable } = coreOptions;
-        void _rowsOnly;
-        result = acc.solve(streamable);
-      } else {
-        result = lvaUpdate(concatRows(zParts), concatRows(yParts), pre, coreOptions);
-      }
+      ({ result, mode } = collector.solve());
+      rowsTotal = collector.rows;
     } else {
       const xs = take(options.paired!.x, 'paired.x');
       if (xs.shape.join() !== xt.shape.join()) {
@@ -352,36 +460,8 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
     const tSolve = (tSolve0 - tf0) / 1000 - tFeatures;
 
     // Write (transactionally), then guard on validation data.
-    let outcome: AdaptReport['outcome'] = 'kept';
-    let validation: AdaptReport['validation'];
     if (options.signal?.aborted) throw new AbortError(`${fn}: aborted before writing; the model was not changed.`);
-    if (result.kind === 'updated' || result.kind === 'updated-with-cutoff') {
-      const newHead: Head = result.head;
-      let vx: tf.Tensor | undefined, vy: tf.Tensor | undefined, before = NaN;
-      if (options.validation) {
-        vx = take(options.validation.x, 'validation.x');
-        vy = take(options.validation.y, 'validation.y');
-        before = await modelLoss(model, vx, vy, batchSize);
-      }
-      const snapshot = snapshotHead(head);
-      try {
-        writeHead(head, newHead);
-        outcome = 'written';
-        if (vx && vy) {
-          const after = await modelLoss(model, vx, vy, batchSize);
-          validation = { before, after };
-          if (!(after <= before)) {
-            head.layer.setWeights(snapshot);
-            outcome = 'rolled-back';
-          }
-        }
-      } catch (e) {
-        head.layer.setWeights(snapshot);
-        throw e;
-      } finally {
-        tf.dispose(snapshot);
-      }
-    }
+    const { outcome, validation } = await commitHead(model, head, result, options.validation ? { x: take(options.validation.x, 'validation.x'), y: take(options.validation.y, 'validation.y') } : undefined, batchSize);
     const tEnd = performance.now();
     return {
       result,
