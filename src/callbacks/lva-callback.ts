@@ -58,7 +58,7 @@ export const DEFAULT_ROWS_PER_FEATURE = 0.25;
 const CALLBACK_KEYS = [
   'x', 'y', 'dataset', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose',
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
-  'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation',
+  'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'loss',
 ] as const;
 
 const DECISION_CODE = { analytic: 0, 'warm-start': 1, 'gradient-descent': 2, 'kept-pretrained': 3 } as const;
@@ -201,7 +201,8 @@ async function countRows(model: tf.LayersModel, head: ReturnType<typeof findHead
     if (n === 0) throw new ShapeError('lvaCallback: x has no samples; pass the target data given to fit().', [1], [0]);
     if (yt.shape[0] !== n) throw new ShapeError(`lvaCallback: x has ${n} samples but y has ${yt.shape[0]}; pass one target per input sample.`, [n], [yt.shape[0] ?? 0]);
     const m = yt.shape[yt.shape.length - 1]!;
-    if (m !== head.outputs || yt.rank < 2) {
+    const labels = (head.activation === 'softmax' || head.activation === 'sigmoid') && yt.rank === model.outputs[0]!.shape.length - 1;
+    if (!labels && (m !== head.outputs || yt.rank < 2)) {
       throw new ShapeError(`lvaCallback: y has ${m} values per position but head "${head.name}" has ${head.outputs} units; pass one target per head output.`, [head.outputs], [m]);
     }
     // Positions per sample from one sample's head output shape (conv and sequence heads have several).

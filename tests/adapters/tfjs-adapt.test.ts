@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { applyHead, lvaUpdate, matrix, type Head, type LvaResult } from '../../src/core/index.js';
+import { lvaClassifyCrossEntropy } from '../../src/core/classification.js';
 import { adaptModel, findHead, im2col, UnsupportedModelError } from '../../src/adapters/tfjs/index.js';
 import { expectMatrixClose } from '../helpers/expect-close.js';
 import { randomTensor, seedWeights, useBackend, weightValues } from '../helpers/tf.js';
@@ -270,11 +271,35 @@ describe('adaptModel behaviour', () => {
     tf.dispose([x, y]);
   });
 
-  it('refuses classification and non-invertible heads with a message naming the activation', async () => {
+  it('refuses non-invertible heads with a message naming the activation, and classification losses on regression heads', async () => {
     const x = randomTensor([6, 4], 43), y = randomTensor([6, 2], 44);
-    await expect(adaptModel(mlp(45, 'softmax'), x, y)).rejects.toThrow(/ends in 'softmax', a classification head/);
     await expect(adaptModel(mlp(46, 'relu'), x, y)).rejects.toThrow(/activation 'relu', which is not invertible/);
+    await expect(adaptModel(mlp(47, 'linear'), x, y, { loss: 'cross-entropy' })).rejects.toThrow(/loss 'cross-entropy' needs a softmax or sigmoid head/);
     tf.dispose([x, y]);
+  });
+
+  it('softmax head: cross-entropy LVA equals the core solver on independently extracted features; integer labels = one-hot', async () => {
+    const labels = [0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 1];
+    const x = randomTensor([12, 4], 48, 2);
+    const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), 2);
+    const a = mlp(49, 'softmax'), b = mlp(49, 'softmax'), c = mlp(49, 'softmax');
+    const feats = chainedFeatures(a, x, 'head');
+    const z = await asMatrix(feats);
+    const w = a.getLayer('head').getWeights();
+    const pre: Head = { weights: matrix(10, 2, await w[0]!.data()), bias: Float64Array.from(await w[1]!.data()) };
+    const expected = solved(lvaClassifyCrossEntropy(z, Int32Array.from(labels), pre, { regularization: 0.05 }));
+    const ra = await adaptModel(a, x, onehot, { regularization: 0.05 });
+    const rb = await adaptModel(b, x, tf.tensor1d(labels, 'int32'), { regularization: 0.05 });
+    expect(ra.space).toBe('classification');
+    expect((ra.result.diagnostics as { classification?: { variant: string } }).classification?.variant).toBe('cross-entropy');
+    const wa = matrix(10, 2, await a.getLayer('head').getWeights()[0]!.data());
+    expectMatrixClose(wa, expected.weights, { atol: 1e-5, rtol: 1e-4 });
+    expectMatrixClose(matrix(10, 2, await b.getLayer('head').getWeights()[0]!.data()), wa, { atol: 0, rtol: 0 });
+    expect(rb.outcome).toBe('written');
+    const rc = await adaptModel(c, x, onehot, { loss: 'logit', regularization: 0.05 });
+    expect((rc.result.diagnostics as { classification?: { variant: string } }).classification?.variant).toBe('logit');
+    await expect(adaptModel(mlp(50, 'softmax'), x, tf.tensor1d(labels.map((l) => l + 1), 'int32'))).rejects.toThrow(/label \d+ is 2; class labels must be integers in \[0, 2\)/);
+    tf.dispose([x, onehot, feats]);
   });
 
   it('gives clear errors for unknown layers, unsupported heads, shape mismatch and NaN targets', async () => {

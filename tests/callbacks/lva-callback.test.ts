@@ -61,14 +61,26 @@ describe('lvaCallback', () => {
     tf.dispose([x, y]);
   });
 
-  it('falls back to gradient descent, and says why, when the head is unsupported', async () => {
+  it('adapts a softmax classifier on the sparse path without extra options', async () => {
     const model = mlp(10, 'softmax');
-    const x = randomTensor([8, 4], 11);
+    const x = randomTensor([8, 4], 11, 2);
     const y = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 1, 0, 0, 1], 'int32'), 2);
-    const cb = lvaCallback({ x, y, rowsPerFeature: 1 });
+    const cb = lvaCallback({ x, y, rowsPerFeature: 1, regularization: 0.05 });
+    await model.fit(x, y, { epochs: 2, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.kind).toBe('analytic');
+    expect(cb.decision?.report?.space).toBe('classification');
+    tf.dispose([x, y]);
+  });
+
+  it('falls back to gradient descent, and says why, when the head is unsupported', async () => {
+    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 3, name: 'fc' }), tf.layers.dense({ units: 2, activation: 'relu', name: 'head' })] });
+    seedWeights(model, 12);
+    model.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
+    const x = randomTensor([8, 4], 13), y = randomTensor([8, 2], 14);
+    const cb = lvaCallback({ x, y, rowsPerFeature: Infinity });
     const history = await model.fit(x, y, { epochs: 2, callbacks: [cb], verbose: 0 });
     expect(cb.decision?.kind).toBe('gradient-descent');
-    expect(cb.decision?.reason).toMatch(/softmax/);
+    expect(cb.decision?.reason).toMatch(/activation 'relu', which is not invertible/);
     expect(history.epoch).toEqual([0, 1]);
     tf.dispose([x, y]);
   });

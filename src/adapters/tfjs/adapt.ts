@@ -4,6 +4,7 @@ import { LvaAccumulator } from '../../core/accumulator.js';
 import { OptionError, ShapeError } from '../../core/errors.js';
 import { applyHead, type Head } from '../../core/head.js';
 import { lvaUpdate, lvaUpdateFromResidue, type LvaResult } from '../../core/lva.js';
+import { lvaClassifyCrossEntropy, lvaClassifyLogit, type CrossEntropyOptions } from '../../core/classification.js';
 import { assertFinite, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
@@ -49,6 +50,12 @@ export interface AdaptOptions extends Omit<LvaOptions, 'source'> {
   readonly validation?: { readonly x: TensorInput; readonly y: TensorInput } | undefined;
   /** Cancels feature extraction; the model is left untouched. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Loss for the head: `'auto'` is squared error for linear/tanh heads and cross-entropy for softmax/sigmoid heads;
+   * `'logit'` fits logit-space targets in one regression solve (faster); `'mse'` on a softmax/sigmoid head takes y as
+   * logit targets. Classification targets are one-hot rows or integer labels (one axis fewer). @defaultValue `'auto'`
+   */
+  readonly loss?: 'auto' | 'mse' | 'cross-entropy' | 'logit';
   /** Called after every feature-extraction batch (samples done of total), e.g. to drive a progress bar. */
   readonly onProgress?: ((progress: { readonly phase: 'source' | 'features'; readonly done: number; readonly total: number }) => void) | undefined;
 }
@@ -66,7 +73,7 @@ export interface AdaptReport {
   readonly kind: HeadKind;
   readonly activation: string;
   /** Where the fit happens: the head's output, or its pre-activation (invertible activations such as tanh). */
-  readonly space: 'output' | 'pre-activation';
+  readonly space: 'output' | 'pre-activation' | 'classification';
   readonly variant: 'exact' | 'perturb';
   readonly samples: number;
   readonly rows: number;
@@ -79,7 +86,7 @@ export interface AdaptReport {
 
 const ADAPT_KEYS = [
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
-  'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress',
+  'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
 ] as const;
 
 /** Converts to a tensor, remembering whether we own it (and must dispose it). */
@@ -98,23 +105,69 @@ export function asTensor(value: TensorInput, fn: string, name: string): { tensor
   throw new ShapeError(`${fn}: ${name} must be a tf.Tensor or a nested numeric array; received ${value === null ? 'null' : typeof value}.`, [], []);
 }
 
-/** How targets map to the head's linear output, by activation. */
-export function targetSpace(head: TfjsHead, fn: string): { space: 'output' | 'pre-activation'; transform: (v: number) => number } {
+/** How targets map to the head's linear output: regression (output or invertible pre-activation) or classification. */
+export type TargetSpace =
+  | { readonly space: 'output' | 'pre-activation'; readonly transform: (v: number) => number }
+  | { readonly space: 'classification'; readonly link: 'softmax' | 'sigmoid'; readonly variant: 'cross-entropy' | 'logit'; readonly transform: (v: number) => number };
+
+/** Chooses the target space from the head's activation and the `loss` option. */
+export function targetSpace(head: TfjsHead, fn: string, loss: AdaptOptions['loss'] = 'auto'): TargetSpace {
+  const identity = (v: number) => v;
+  const regressionOnly = (a: string) => {
+    if (loss !== 'auto' && loss !== 'mse') {
+      throw new OptionError(`${fn}: loss '${loss}' needs a softmax or sigmoid head, but head "${head.name}" has activation '${a}'; use loss: 'mse' (or 'auto').`, 'loss');
+    }
+  };
   return match(head.activation)
-    .with('linear', () => ({ space: 'output' as const, transform: (v: number) => v }))
-    .with('tanh', () => ({ space: 'pre-activation' as const, transform: (v: number) => Math.atanh(Math.min(1 - 1e-6, Math.max(-1 + 1e-6, v))) }))
-    .with('softmax', 'sigmoid', (a) => {
-      throw new UnsupportedModelError(
-        `${fn}: head "${head.name}" ends in '${a}', a classification head; classification adaptation is not available yet. Remove the activation and regress logits, or keep fine-tuning with gradient descent.`,
-        'unsupported-activation',
-      );
-    })
+    .with('linear', (a): TargetSpace => (regressionOnly(a), { space: 'output', transform: identity }))
+    .with('tanh', (a): TargetSpace => (regressionOnly(a), { space: 'pre-activation', transform: (v: number) => Math.atanh(Math.min(1 - 1e-6, Math.max(-1 + 1e-6, v))) }))
+    .with('softmax', 'sigmoid', (link): TargetSpace =>
+      match(loss)
+        // 'mse' on a classification head: y is taken as the head's pre-activation (logit) targets.
+        .with('mse', (): TargetSpace => ({ space: 'pre-activation', transform: identity }))
+        .with('auto', 'cross-entropy', (): TargetSpace => ({ space: 'classification', link, variant: 'cross-entropy', transform: identity }))
+        .with('logit', (): TargetSpace => ({ space: 'classification', link, variant: 'logit', transform: identity }))
+        .exhaustive(),
+    )
     .otherwise((a) => {
       throw new UnsupportedModelError(
-        `${fn}: head "${head.name}" has activation '${a}', which is not invertible; LVA fits the head's linear output. Use a linear or tanh head, or move '${a}' out of the head.`,
+        `${fn}: head "${head.name}" has activation '${a}', which is not invertible; LVA fits the head's linear output. Use a linear, tanh, softmax or sigmoid head, or move '${a}' out of the head.`,
         'unsupported-activation',
       );
     });
+}
+
+/** Integer class labels (one axis fewer than the head's output) become one-hot rows; labels out of range are refused. */
+async function labelsToOneHot(fn: string, y: tf.Tensor, classes: number): Promise<tf.Tensor> {
+  const values = await y.data();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isInteger(v) || v < 0 || v >= classes) {
+      throw new ShapeError(`${fn}: label ${i} is ${v}; class labels must be integers in [0, ${classes}) for a head with ${classes} units (new classes are out of scope).`, [0, classes - 1], [v]);
+    }
+  }
+  return tf.tidy(() => tf.oneHot(tf.cast(y, 'int32').flatten(), classes).reshape([...y.shape, classes]).toFloat());
+}
+
+/** The classification solver for a {@link TargetSpace}, with the adapter's options mapped onto it. */
+function classifier(fn: string, target: Extract<TargetSpace, { space: 'classification' }>, pre: Head, core: LvaOptions): (z: Matrix, y: Matrix) => LvaResult {
+  if (target.variant === 'logit') return (z, y) => lvaClassifyLogit(z, y, pre, { ...core, link: target.link });
+  if (core.regularization === 'none' || core.regularization === 0) {
+    throw new OptionError(`${fn}: cross-entropy needs a ridge (no finite minimiser on separable rows); use regularization: 'auto' or a number > 0, or loss: 'logit'.`, 'regularization');
+  }
+  if (core.selection === 'gcv') throw new OptionError(`${fn}: selection 'gcv' is not available for cross-entropy; use 'loo' or a one-SE rule.`, 'selection');
+  const ce: CrossEntropyOptions = {
+    link: target.link,
+    ...(core.regularization !== undefined ? { regularization: core.regularization as 'auto' | number } : {}),
+    ...(core.selection !== undefined ? { selection: core.selection as Exclude<typeof core.selection, 'gcv'> } : {}),
+    ...(core.fitBias !== undefined ? { fitBias: core.fitBias } : {}),
+    ...(core.rcond !== undefined ? { rcond: core.rcond } : {}),
+    ...(core.source !== undefined ? { source: core.source } : {}),
+    ...(core.metric !== undefined ? { metric: core.metric === 'best' ? 'source' : core.metric } : {}),
+    ...(core.metricFloor !== undefined ? { metricFloor: core.metricFloor } : {}),
+    ...(core.form !== undefined ? { form: core.form } : {}),
+  };
+  return (z, y) => lvaClassifyCrossEntropy(z, y, pre, ce);
 }
 
 /** Target rows (samples × positions) × m from a targets tensor whose last axis is the head's output. */
@@ -238,7 +291,14 @@ class RowCollector {
     }
     this.acc.add(rows, targets);
   }
-  solve(): { result: LvaResult; mode: 'rows' | 'streamed' } {
+  solve(solver?: (z: Matrix, y: Matrix) => LvaResult): { result: LvaResult; mode: 'rows' | 'streamed' } {
+    if (this.acc && solver) {
+      throw new ShapeError(
+        `adaptModel: classification needs the target rows in memory, but ${this.rows} rows exceed maxRowValuesInMemory; raise it or pass fewer rows.`,
+        [],
+        [this.rows],
+      );
+    }
     if (this.acc) {
       // Leave-one-out needs the rows; streamed statistics support GCV only.
       const { selection: _rowsOnly, ...streamable } = this.options;
@@ -246,7 +306,8 @@ class RowCollector {
       return { result: this.acc.solve(streamable), mode: 'streamed' };
     }
     if (this.rows === 0) throw new ShapeError('adaptModel: no target rows were seen; pass at least one target sample.', [1], [0]);
-    return { result: lvaUpdate(concatRows(this.zParts), concatRows(this.yParts), this.pre, this.options), mode: 'rows' };
+    const z = concatRows(this.zParts), y = concatRows(this.yParts);
+    return { result: solver ? solver(z, y) : lvaUpdate(z, y, this.pre, this.options), mode: 'rows' };
   }
 }
 
@@ -318,11 +379,13 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
   }
   const batchSize = options.batchSize ?? 512;
   const head = findHead(model, options.layer);
-  const { space, transform } = targetSpace(head, fn);
+  const target = targetSpace(head, fn, options.loss);
+  const { space, transform } = target;
   const pre = await readHead(head);
   const sub = featureModel(model, head);
   const coreOptions = coreOptionsOf(options, await resolveSource(model, options, batchSize));
   const collector = new RowCollector(pre, coreOptions, options.maxRowValuesInMemory ?? 2 ** 24);
+  const outRank = model.outputs[0]!.shape.length;
   let samples = 0;
   const iterator = await dataset.iterator();
   for (let item = await iterator.next(); !item.done; item = await iterator.next()) {
@@ -335,7 +398,14 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
       const { data, shape } = await extractBatch(sub, xs, 0, n);
       const rows = featureRows(head, data, shape);
       assertFinite(fn, 'features', rows, 'the network produced NaN or Infinity on these inputs');
-      collector.add(fn, rows, await targetRows(ys, 0, n, head, transform), n);
+      if (target.space === 'classification' && ys.rank === outRank - 1) {
+        const onehot = await labelsToOneHot(fn, ys, head.outputs);
+        try {
+          collector.add(fn, rows, await targetRows(onehot, 0, n, head, transform), n);
+        } finally {
+          onehot.dispose();
+        }
+      } else collector.add(fn, rows, await targetRows(ys, 0, n, head, transform), n);
       samples += n;
       options.onProgress?.({ phase: 'features', done: samples, total: NaN });
     } finally {
@@ -343,7 +413,7 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
     }
   }
   const tFeatures = (performance.now() - t0) / 1000;
-  const { result, mode } = collector.solve();
+  const { result, mode } = collector.solve(target.space === 'classification' ? classifier(fn, target, pre, coreOptions) : undefined);
   const tSolve0 = performance.now();
   if (options.signal?.aborted) throw new AbortError(`${fn}: aborted before writing; the model was not changed.`);
   const owned: tf.Tensor[] = [];
@@ -398,7 +468,11 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
   const budget = options.maxRowValuesInMemory ?? 2 ** 24;
 
   const head = findHead(model, options.layer);
-  const { space, transform } = targetSpace(head, fn);
+  const target = targetSpace(head, fn, options.loss);
+  const { space, transform } = target;
+  if (target.space === 'classification' && variant === 'perturb') {
+    throw new OptionError(`${fn}: the perturb variant is for regression heads; head "${head.name}" ends in '${target.link}'. Use variant: 'exact'.`, 'variant');
+  }
   const owned: tf.Tensor[] = [];
   const take = (v: TensorInput, name: string) => {
     const r = asTensor(v, fn, name);
@@ -407,7 +481,11 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
   };
   try {
     const xt = take(x, 'x');
-    const yt = take(y, 'y');
+    let yt = take(y, 'y');
+    if (target.space === 'classification' && yt.rank === model.outputs[0]!.shape.length - 1) {
+      yt = await labelsToOneHot(fn, yt, head.outputs);
+      owned.push(yt);
+    }
     const n = xt.shape[0] ?? 0;
     if (n === 0) throw new ShapeError(`${fn}: x has no samples; pass at least one target sample.`, [1], [0]);
     if (yt.shape[0] !== n) throw new ShapeError(`${fn}: x has ${n} samples but y has ${yt.shape[0]}; pass one target per input sample.`, [n], [yt.shape[0] ?? 0]);
@@ -427,7 +505,7 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
         collector.add(fn, rows, await targetRows(yt, start, end, head, transform), end - start);
       }, (done, total) => options.onProgress?.({ phase: 'features', done, total }));
       tFeatures = (performance.now() - tf0) / 1000;
-      ({ result, mode } = collector.solve());
+      ({ result, mode } = collector.solve(target.space === 'classification' ? classifier(fn, target, pre, coreOptions) : undefined));
       rowsTotal = collector.rows;
     } else {
       const xs = take(options.paired!.x, 'paired.x');
