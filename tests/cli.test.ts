@@ -97,7 +97,7 @@ describe('lva (child process)', () => {
     expect(r.stdout).toMatch(/weight\s+head\.weight \[1, 8, 5, 5\] float32, initializer/);
     const l = spawnSync(process.execPath, ['bin/lva.mjs', 'inspect', fixture('classifier_softmax.onnx')], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
     expect(l.status).toBe(EXIT.ok);
-    expect(l.stdout).toMatch(/activation\s+Softmax: adapt with --loss mse/);
+    expect(l.stdout).toMatch(/activation\s+Softmax: classification head \(cross-entropy LVA; --loss mse fits logits\)/);
   });
 });
 
@@ -113,7 +113,7 @@ describe('lva (in-process)', () => {
     ['unknown option', ['adapt', model, '--x', x, '--y', y, '--out', join(dir, 'o.onnx'), '--lambda', '1'], /Unknown option '--lambda'.*Options: --x, --y, --out/],
     ['--out is the input', ['adapt', model, '--x', x, '--y', y, '--out', model, '--force'], /--out .* is the input file .*; inputs are never overwritten/],
     ['--out directory missing', ['adapt', model, '--x', x, '--y', y, '--out', join(dir, 'no', 'such', 'o.onnx')], /the directory of --out .* does not exist/],
-    ['bad --loss', ['adapt', model, '--x', x, '--y', y, '--out', join(dir, 'o.onnx'), '--loss', 'ce'], /--loss must be mse/],
+    ['bad --loss', ['adapt', model, '--x', x, '--y', y, '--out', join(dir, 'o.onnx'), '--loss', 'ce'], /--loss must be one of auto, mse, cross-entropy, logit; received "ce"/],
     ['half a validation pair', ['adapt', model, '--x', x, '--y', y, '--out', join(dir, 'o.onnx'), '--validation-x', x], /--validation-x and --validation-y go together/],
   ] as const)('usage error (%s) exits 1', async (_label, args, message) => {
     const r = await run([...args]);
@@ -157,10 +157,18 @@ describe('lva (in-process)', () => {
     expect(corrupt.code).toBe(EXIT.badInput);
     expect(corrupt.stderr).toMatch(/the 1000 bytes are not a readable ONNX model/);
     const cls = fixture('classifier_softmax');
-    const softmax = await run(['adapt', `${cls}.onnx`, '--x', `${cls}.x.npy`, '--y', `${cls}.y.npy`, '--out', join(dir, 'cls.onnx')]);
-    expect(softmax.code).toBe(EXIT.badInput);
-    expect(softmax.stderr).toMatch(/classification adaptation is not implemented yet.*\{ loss: 'mse' \}/);
+    const labels = await run(['adapt', `${cls}.onnx`, '--x', `${cls}.x.npy`, '--y', `${cls}.labels.npy`, '--out', join(dir, 'cls.onnx'), '--loss', 'mse']);
+    expect(labels.code).toBe(EXIT.badInput);
+    expect(labels.stderr).toMatch(/y has 1 value|values per|per sample|outputs/);
     expect(existsSync(join(dir, 'cls.onnx'))).toBe(false);
+  });
+
+  it('a Softmax head is adapted by cross-entropy from integer labels without extra options', async () => {
+    const cls = fixture('classifier_softmax');
+    const r = await run(['adapt', `${cls}.onnx`, '--x', `${cls}.x.npy`, '--y', `${cls}.labels.npy`, '--out', join(dir, 'ce.onnx'), '--regularization', '0.05']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(EXIT.ok);
+    expect(r.stdout).toMatch(/→ Softmax \(classification\)/);
   });
 
   it('--loss mse adapts a Softmax head; source-stats feeds --source-stats', async () => {

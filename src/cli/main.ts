@@ -77,8 +77,9 @@ Options:
   --source-stats FILE    source feature statistics (from \`lva source-stats\`) for the source-feature metric
   --validation-x FILE    held-out target inputs and targets: the update is kept only if their squared
   --validation-y FILE      error does not get worse (otherwise exit 3, nothing written)
-  --loss mse             needed for heads followed by Softmax/LogSoftmax/Sigmoid: Y are then logits
-                         (pre-activation values) fitted by least squares
+  --loss KIND            auto (default): squared error for regression heads, cross-entropy for heads
+                         followed by Softmax/LogSoftmax/Sigmoid (Y one-hot rows or one integer label per
+                         sample); logit: logit-space LVA (one solve); mse: Y are logits fitted by least squares
   --force                overwrite OUT and the report if they exist
   -h, --help             this help
 
@@ -298,7 +299,7 @@ function summary(report: OnnxAdaptReport, out: string): string {
   const rows: [string, string][] = [
     ['outcome', report.outcome === 'written' ? `written to ${out}` : `${report.outcome}: not written${report.message ? ` (${report.message})` : ''}`],
     ['result', report.result.kind],
-    ['head', `${report.opType} "${report.node}"${report.activation ? ` → ${report.activation} (fitted on the pre-activation)` : ''}`],
+    ['head', `${report.opType} "${report.node}"${report.activation ? ` → ${report.activation} (${report.space === 'classification' ? 'classification' : 'fitted on the pre-activation'})` : ''}`],
     ['weights', `${report.weight.name} [${report.weight.dims.join(', ')}] ${report.weight.dtype}, ${report.weight.storage}${report.bias ? `; bias ${report.bias.name} [${report.bias.dims.join(', ')}]` : ''}`],
     ['samples / rows', `${report.samples} / ${report.rows} (${report.mode === 'rows' ? 'rows in memory' : 'streamed, GCV'})`],
     ['width / outputs', `${d.width} / ${d.outputs}, rank ${d.rank}`],
@@ -324,7 +325,11 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
   const out = required('adapt', values.out, '--out', 'FILE (the adapted model)');
   const regularization = parseRegularization(values.regularization);
   const batchSize = parseBatchSize('adapt', values['batch-size']);
-  if (values.loss !== undefined && values.loss !== 'mse') throw new UsageError(`lva adapt: --loss must be mse; received "${values.loss}". Classification losses are not implemented yet.`);
+  const losses = ['auto', 'mse', 'cross-entropy', 'logit'] as const;
+  if (values.loss !== undefined && !(losses as readonly string[]).includes(values.loss)) {
+    throw new UsageError(`lva adapt: --loss must be one of ${losses.join(', ')}; received "${values.loss}".`);
+  }
+  const loss = values.loss as (typeof losses)[number] | undefined;
   const force = values.force === true;
   if ((values['validation-x'] === undefined) !== (values['validation-y'] === undefined)) {
     throw new UsageError(`lva adapt: --validation-x and --validation-y go together; received only ${values['validation-x'] !== undefined ? '--validation-x' : '--validation-y'}.`);
@@ -366,7 +371,7 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
     ...(values['input-name'] !== undefined ? { inputName: values['input-name'] } : {}),
     ...(batchSize !== undefined ? { batchSize } : {}),
     ...(source ? { source } : {}),
-    ...(values.loss === 'mse' ? { loss: 'mse' as const } : {}),
+    ...(loss !== undefined ? { loss } : {}),
     ...(onProgress ? { onProgress } : {}),
   });
   if (report.outcome === 'written') writeFileAtomic(out, adapted, force);
@@ -393,7 +398,7 @@ function describeInspection(model: string, r: OnnxInspection): string {
       ['bias', h.bias ? `${h.bias.name} [${h.bias.dims.join(', ')}] ${h.bias.dtype}, ${h.bias.storage}${h.biasShared ? ' (one value shared by all outputs: kept fixed)' : ''}` : 'none'],
       ['parameters', `${h.parameters} rewritten by LVA`],
       ['after the head', h.trailing.length ? `${h.trailing.join(' → ')} → ${h.graphOutput}` : `graph output ${h.graphOutput}`],
-      ['activation', h.activation ? `${h.activation}: adapt with --loss mse (Y = logits)` : 'none (regression head)'],
+      ['activation', h.activation ? `${h.activation}: classification head (cross-entropy LVA; --loss mse fits logits)` : 'none (regression head)'],
     );
   } else {
     rows.push(['head', `none: ${r.problem ?? 'unknown'}`]);

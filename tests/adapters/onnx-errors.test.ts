@@ -100,7 +100,7 @@ describe('bad data and options', () => {
     expect((await rejection(adaptOnnxModel(gemm.bytes, data, { regularisation: 'none' } as never))).message).toMatch(/unknown option "regularisation" \(did you mean "regularization"\?\)/);
     expect((await rejection(adaptOnnxModel(gemm.bytes, data, { batchSize: 0 }))).message).toMatch(/batchSize must be a positive integer; received number 0/);
     expect((await rejection(adaptOnnxModel(gemm.bytes, data, { regularization: -1 }))).message).toMatch(/regularization must be 'auto', 'none' or a finite number ≥ 0; received -1/);
-    expect((await rejection(adaptOnnxModel(gemm.bytes, data, { loss: 'crossentropy' as never }))).message).toMatch(/loss must be 'mse'/);
+    expect((await rejection(adaptOnnxModel(gemm.bytes, data, { loss: 'crossentropy' as never }))).message).toMatch(/loss must be one of 'auto', 'mse', 'cross-entropy', 'logit'/);
   });
 
   it('an aborted signal stops before anything runs', async () => {
@@ -131,11 +131,12 @@ describe('unsupported heads', () => {
     expect(inspectOnnxModel(bytes).problem).toMatch(/comes from Relu/);
   });
 
-  it('a Softmax head is refused unless loss: "mse" is passed', async () => {
+  it('classification losses are refused on a regression head, and class labels outside the head are refused', async () => {
+    const e = await rejection(adaptOnnxModel(gemm.bytes, data, { loss: 'cross-entropy' }));
+    expect(e.message).toMatch(/loss 'cross-entropy' needs a head followed by Softmax or Sigmoid/);
     const f = load('classifier_softmax');
-    const e = await rejection(adaptOnnxModel(f.bytes, { x: f.x, y: f.y }));
-    expect(e).toBeInstanceOf(UnsupportedModelError);
-    expect(e.message).toMatch(/followed by Softmax "\/Softmax", a classification head; classification adaptation is not implemented yet \(regression heads only\)\. Pass \{ loss: 'mse' \}/);
+    const bad = await rejection(adaptOnnxModel(f.bytes, { x: f.x, y: { data: new Float32Array(64).fill(7), shape: [64] } }));
+    expect(bad.message).toMatch(/y label 0 is 7; class labels must be integers in \[0, 4\)/);
   });
 
   it('float16 weights are refused with the conversion to do', async () => {

