@@ -1,7 +1,8 @@
 /**
  * The browser demo (examples/browser) in a real headless Chromium: builds the page with Vite (or takes a prebuilt
  * dist from LVA_BROWSER_DIST), serves it on 127.0.0.1, clicks Adapt for the tfjs and the ONNX model, and checks that
- * held-out accuracy on the shifted digits rises above the pretrained model's. Saves a screenshot to docs/demo.png.
+ * held-out accuracy on the shifted digits rises above the pretrained model's. Saves a screenshot: to docs/demo.png
+ * with UPDATE_SCREENSHOT=1 (the committed one), otherwise to the system's temp folder so test runs leave the tree clean.
  *
  * Needs Debian's Chromium (`apt-get install -y chromium`); without /usr/bin/chromium (or LVA_CHROMIUM) it skips and
  * says why.
@@ -16,7 +17,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 
 const ROOT = join(__dirname, '..', '..');
 const CHROMIUM = process.env['LVA_CHROMIUM'] ?? '/usr/bin/chromium';
-const SCREENSHOT = join(ROOT, 'docs', 'demo.png');
+const SCREENSHOT = process.env['UPDATE_SCREENSHOT'] === '1' ? join(ROOT, 'docs', 'demo.png') : join(tmpdir(), 'lva-transfer-demo.png');
 const KINDS = ['tfjs', 'onnx'] as const;
 
 const haveChromium = existsSync(CHROMIUM);
