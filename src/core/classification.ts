@@ -323,7 +323,9 @@ function fraction(fn: string, name: string, v: unknown, fallback: number, allowZ
  *
  * Both residues Q = T − s sum to zero over the classes of every row: the softmax cannot see a per-row constant, so
  * none is asked for. Squared error on logits is a surrogate for cross-entropy; {@link lvaClassifyCrossEntropy}
- * minimises cross-entropy itself, at 10–100× the cost.
+ * minimises cross-entropy itself, at 5–40× the cost, and is more accurate at 5–10 samples per class
+ * (bench/results/classification.md). This variant can stream: its targets depend on each row alone, so batches can go
+ * through {@link LvaAccumulator}.
  *
  * @param latents - Z, target features feeding the head (n × d).
  * @param labels - class indices or a one-hot / multi-label matrix (see {@link ClassLabels}).
