@@ -707,3 +707,37 @@ function mean(x: Float64Array): number {
   for (const v of x) s += v;
   return s / x.length;
 }
+
+/**
+ * Runs the classification variant an adapter asked for, mapping the regression solver's options onto it: logit-space
+ * LVA takes them all; cross-entropy LVA takes λ, selection, bias, cutoff, source, metric and form, and uses the
+ * identity metric unless one is asked for (the source metric cost 0.02–0.10 accuracy from 5 rows per class,
+ * bench/results/classification.md).
+ * @throws {@link OptionError} for options cross-entropy cannot honour (no ridge, GCV).
+ */
+export function lvaClassify(
+  fn: string,
+  variant: 'cross-entropy' | 'logit',
+  link: ClassificationLink,
+  latents: Matrix,
+  labels: ClassLabels,
+  head: Head,
+  options: LvaOptions,
+): ClassificationResult {
+  if (variant === 'logit') return lvaClassifyLogit(latents, labels, head, { ...options, link });
+  if (options.regularization === 'none' || options.regularization === 0) {
+    throw new OptionError(`${fn}: cross-entropy needs a ridge (no finite minimiser on separable rows); use regularization 'auto' or a number > 0, or loss: 'logit'.`, 'regularization');
+  }
+  if (options.selection === 'gcv') throw new OptionError(`${fn}: selection 'gcv' is not available for cross-entropy; use 'loo' or a one-SE rule.`, 'selection');
+  return lvaClassifyCrossEntropy(latents, labels, head, {
+    link,
+    ...(options.regularization !== undefined ? { regularization: options.regularization } : {}),
+    ...(options.selection !== undefined ? { selection: options.selection } : {}),
+    ...(options.fitBias !== undefined ? { fitBias: options.fitBias } : {}),
+    ...(options.rcond !== undefined ? { rcond: options.rcond } : {}),
+    ...(options.source !== undefined ? { source: options.source } : {}),
+    metric: options.metric === undefined ? 'identity' : options.metric === 'best' ? 'source' : options.metric,
+    ...(options.metricFloor !== undefined ? { metricFloor: options.metricFloor } : {}),
+    ...(options.form !== undefined ? { form: options.form } : {}),
+  });
+}

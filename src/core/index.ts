@@ -27,6 +27,7 @@ export {
 } from './source-statistics.js';
 export {
   CROSS_ENTROPY_GRID,
+  lvaClassify,
   lvaClassifyCrossEntropy,
   lvaClassifyLogit,
   type ClassificationDiagnostics,

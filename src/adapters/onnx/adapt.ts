@@ -4,7 +4,7 @@ import { LvaAccumulator } from '../../core/accumulator.js';
 import { OptionError, ShapeError } from '../../core/errors.js';
 import { applyHead, type Head } from '../../core/head.js';
 import { lvaUpdate, type LvaResult } from '../../core/lva.js';
-import { lvaClassifyCrossEntropy, lvaClassifyLogit, type CrossEntropyOptions } from '../../core/classification.js';
+import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
@@ -181,27 +181,9 @@ function meanCrossEntropy(z: Matrix, y: Matrix, head: Head, link: 'softmax' | 's
   return total / Math.max(1, s.rows);
 }
 
-/** Runs the classification solver chosen by the target space, with the core options mapped onto it. */
+/** Runs the classification solver chosen by the target space, with the core options mapped onto it by the core. */
 function classify(fn: string, target: Extract<Space, { space: 'classification' }>, z: Matrix, y: Matrix, pre: Head, core: LvaOptions): LvaResult {
-  if (target.variant === 'logit') return lvaClassifyLogit(z, y, pre, { ...core, link: target.link });
-  if (core.regularization === 'none' || core.regularization === 0) {
-    throw new OptionError(`${fn}: cross-entropy needs a ridge (no finite minimiser on separable rows); use regularization 'auto' or a number > 0, or loss: 'logit'.`, 'regularization');
-  }
-  if (core.selection === 'gcv') throw new OptionError(`${fn}: selection 'gcv' is not available for cross-entropy; use 'loo' or a one-SE rule.`, 'selection');
-  const ce: CrossEntropyOptions = {
-    link: target.link,
-    ...(core.regularization !== undefined ? { regularization: core.regularization as 'auto' | number } : {}),
-    ...(core.selection !== undefined ? { selection: core.selection as Exclude<typeof core.selection, 'gcv'> } : {}),
-    ...(core.fitBias !== undefined ? { fitBias: core.fitBias } : {}),
-    ...(core.rcond !== undefined ? { rcond: core.rcond } : {}),
-    ...(core.source !== undefined ? { source: core.source } : {}),
-    // Identity metric unless asked: for cross-entropy the source metric helped only at ≤ 2 rows per class and cost
-    // 0.02–0.10 accuracy from 5 (bench/results/classification.md).
-    metric: core.metric === undefined ? 'identity' : core.metric === 'best' ? 'source' : core.metric,
-    ...(core.metricFloor !== undefined ? { metricFloor: core.metricFloor } : {}),
-    ...(core.form !== undefined ? { form: core.form } : {}),
-  };
-  return lvaClassifyCrossEntropy(z, y, pre, ce);
+  return lvaClassify(fn, target.variant, target.link, z, y, pre, core);
 }
 
 /** Rows of a batch: features and, when fetched, the runtime's head output, in the same row order. */

@@ -4,7 +4,7 @@ import { LvaAccumulator } from '../../core/accumulator.js';
 import { OptionError, ShapeError } from '../../core/errors.js';
 import { applyHead, type Head } from '../../core/head.js';
 import { lvaUpdate, lvaUpdateFromResidue, type LvaResult } from '../../core/lva.js';
-import { lvaClassifyCrossEntropy, lvaClassifyLogit, type CrossEntropyOptions } from '../../core/classification.js';
+import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
@@ -149,27 +149,9 @@ async function labelsToOneHot(fn: string, y: tf.Tensor, classes: number): Promis
   return tf.tidy(() => tf.oneHot(tf.cast(y, 'int32').flatten(), classes).reshape([...y.shape, classes]).toFloat());
 }
 
-/** The classification solver for a {@link TargetSpace}, with the adapter's options mapped onto it. */
+/** The classification solver for a {@link TargetSpace}, with the adapter's options mapped onto it by the core. */
 function classifier(fn: string, target: Extract<TargetSpace, { space: 'classification' }>, pre: Head, core: LvaOptions): (z: Matrix, y: Matrix) => LvaResult {
-  if (target.variant === 'logit') return (z, y) => lvaClassifyLogit(z, y, pre, { ...core, link: target.link });
-  if (core.regularization === 'none' || core.regularization === 0) {
-    throw new OptionError(`${fn}: cross-entropy needs a ridge (no finite minimiser on separable rows); use regularization: 'auto' or a number > 0, or loss: 'logit'.`, 'regularization');
-  }
-  if (core.selection === 'gcv') throw new OptionError(`${fn}: selection 'gcv' is not available for cross-entropy; use 'loo' or a one-SE rule.`, 'selection');
-  const ce: CrossEntropyOptions = {
-    link: target.link,
-    ...(core.regularization !== undefined ? { regularization: core.regularization as 'auto' | number } : {}),
-    ...(core.selection !== undefined ? { selection: core.selection as Exclude<typeof core.selection, 'gcv'> } : {}),
-    ...(core.fitBias !== undefined ? { fitBias: core.fitBias } : {}),
-    ...(core.rcond !== undefined ? { rcond: core.rcond } : {}),
-    ...(core.source !== undefined ? { source: core.source } : {}),
-    // Identity metric unless asked: for cross-entropy the source metric helped only at ≤ 2 rows per class and cost
-    // 0.02–0.10 accuracy from 5 (bench/results/classification.md).
-    metric: core.metric === undefined ? 'identity' : core.metric === 'best' ? 'source' : core.metric,
-    ...(core.metricFloor !== undefined ? { metricFloor: core.metricFloor } : {}),
-    ...(core.form !== undefined ? { form: core.form } : {}),
-  };
-  return (z, y) => lvaClassifyCrossEntropy(z, y, pre, ce);
+  return (z, y) => lvaClassify(fn, target.variant, target.link, z, y, pre, core);
 }
 
 /** Target rows (samples × positions) × m from a targets tensor whose last axis is the head's output. */
