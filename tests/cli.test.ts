@@ -163,6 +163,15 @@ describe('lva (in-process)', () => {
     expect(existsSync(join(dir, 'cls.onnx'))).toBe(false);
   });
 
+  it('--source-x computes the source statistics on the fly (source-feature metric)', async () => {
+    const g = fixture('mlp_gemm');
+    const r = await run(['adapt', `${g}.onnx`, '--x', `${g}.x.npy`, '--y', `${g}.y.npy`, '--source-x', `${g}.x.npy`, '--out', join(dir, 'srcx.onnx')]);
+    expect(r.code).toBe(EXIT.ok);
+    expect(r.stdout).toMatch(/metric source/);
+    const both = await run(['adapt', `${g}.onnx`, '--x', `${g}.x.npy`, '--y', `${g}.y.npy`, '--source-x', `${g}.x.npy`, '--source-stats', 'x.json', '--out', join(dir, 'no.onnx')]);
+    expect(both.code).toBe(EXIT.usage);
+  });
+
   it('a Softmax head is adapted by cross-entropy from integer labels without extra options', async () => {
     const cls = fixture('classifier_softmax');
     const r = await run(['adapt', `${cls}.onnx`, '--x', `${cls}.x.npy`, '--y', `${cls}.labels.npy`, '--out', join(dir, 'ce.onnx'), '--regularization', '0.05']);

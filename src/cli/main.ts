@@ -75,6 +75,7 @@ Options:
   --input-name NAME      the graph input X is fed to (default: the only input)
   --batch-size N         samples per onnxruntime run (default 256)
   --source-stats FILE    source feature statistics (from \`lva source-stats\`) for the source-feature metric
+  --source-x FILE        or the source inputs themselves (statistics computed on the fly)
   --validation-x FILE    held-out target inputs and targets: the update is kept only if their squared
   --validation-y FILE      error does not get worse (otherwise exit 3, nothing written)
   --loss KIND            auto (default): squared error for regression heads, cross-entropy for heads
@@ -134,6 +135,7 @@ const ADAPT_OPTIONS = {
   'input-name': { type: 'string' },
   'batch-size': { type: 'string' },
   'source-stats': { type: 'string' },
+  'source-x': { type: 'string' },
   'validation-x': { type: 'string' },
   'validation-y': { type: 'string' },
   loss: { type: 'string' },
@@ -334,7 +336,10 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
   if ((values['validation-x'] === undefined) !== (values['validation-y'] === undefined)) {
     throw new UsageError(`lva adapt: --validation-x and --validation-y go together; received only ${values['validation-x'] !== undefined ? '--validation-x' : '--validation-y'}.`);
   }
-  const inputs = [model, xPath, yPath, ...[values['source-stats'], values['validation-x'], values['validation-y']].filter((p): p is string => p !== undefined)];
+  if (values['source-stats'] !== undefined && values['source-x'] !== undefined) {
+    throw new UsageError('lva adapt: pass --source-stats or --source-x, not both.');
+  }
+  const inputs = [model, xPath, yPath, ...[values['source-stats'], values['source-x'], values['validation-x'], values['validation-y']].filter((p): p is string => p !== undefined)];
   checkOutput('adapt', out, inputs, force, '--out');
   if (values.report !== undefined) {
     checkOutput('adapt', values.report, inputs, force, '--report');
@@ -344,7 +349,8 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
   const bytes = readModel(model);
   const x = readArrayFile(xPath, '--x');
   const y = readArrayFile(yPath, '--y');
-  let source: SourceStatistics | undefined;
+  let source: SourceStatistics | { x: ReturnType<typeof readArrayFile> } | undefined;
+  if (values['source-x'] !== undefined) source = { x: readArrayFile(values['source-x'], '--source-x') };
   if (values['source-stats'] !== undefined) {
     const path = values['source-stats'];
     let json: unknown;
