@@ -5,7 +5,7 @@ import { OptionError, ShapeError } from '../../core/errors.js';
 import { applyHead, type Head } from '../../core/head.js';
 import { lvaUpdate, type LvaResult } from '../../core/lva.js';
 import { lvaClassify } from '../../core/classification.js';
-import { assertFinite, type Matrix } from '../../core/matrix.js';
+import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
 import { AbortError, UnsupportedModelError } from './errors.js';
@@ -259,17 +259,8 @@ export function compareToHead(z: Matrix, head: Head, actual: Matrix): { worst: n
   return { worst, maxError, at, expected, got };
 }
 
-function concatRows(parts: Matrix[]): Matrix {
-  const cols = parts[0]?.cols ?? 0;
-  const rows = parts.reduce((s, p) => s + p.rows, 0);
-  const data = new Float64Array(rows * cols);
-  let off = 0;
-  for (const p of parts) {
-    data.set(p.data, off);
-    off += p.data.length;
-  }
-  return { rows, cols, data };
-}
+/** Row blocks stacked in order (the core's `vstack`). */
+const concatRows = (parts: Matrix[]): Matrix => vstack(...parts);
 
 function meanSquaredError(z: Matrix, y: Matrix, head: Head): number {
   const pred = applyHead(z, head);
