@@ -17,7 +17,7 @@ import { OptionError, ShapeError } from './errors.js';
 import { applyHead, fitsFloat32, validateHead, type Head } from './head.js';
 import { augmentedWeights, lvaUpdate, type DiagnosticFlag, type Diagnostics, type LvaResult } from './lva.js';
 import { appendOnes, assertFinite, frobenius, type Matrix } from './matrix.js';
-import { rejectUnknownOptions, type LvaOptions } from './options.js';
+import { rejectUnknownOptions, resolveBasisOptions, type LvaOptions } from './options.js';
 import { select, type Candidate, type SelectionRule } from './selection.js';
 import { sourceMetric, type SourceStatistics } from './source-statistics.js';
 
@@ -443,31 +443,13 @@ function resolveCrossEntropyOptions(fn: string, options: CrossEntropyOptions, ha
   if (!Array.isArray(grid) || grid.length === 0 || grid.some((g) => !(Number.isFinite(g) && g > 0))) {
     throw new OptionError(`${fn}: grid must be a non-empty array of finite numbers > 0 (multiples of the mean eigenvalue); received ${JSON.stringify(grid)?.slice(0, 80)}.`, 'grid');
   }
-  const fitBias = options.fitBias ?? hasBias;
-  if (typeof fitBias !== 'boolean') throw new OptionError(`${fn}: fitBias must be a boolean; received ${JSON.stringify(fitBias)}.`, 'fitBias');
-  if (fitBias && !hasBias) throw new OptionError(`${fn}: fitBias is true but the head has no bias; pass fitBias: false or a head with a bias.`, 'fitBias');
-  const rcond = options.rcond;
-  if (rcond !== undefined && !(typeof rcond === 'number' && Number.isFinite(rcond) && rcond >= 0 && rcond < 1)) {
-    throw new OptionError(`${fn}: rcond must be a number in [0, 1); received ${String(rcond)}. It is relative to the largest eigenvalue.`, 'rcond');
-  }
-  const source = options.source;
-  if (source !== undefined && (source === null || source.kind !== 'source-statistics')) {
-    throw new OptionError(`${fn}: source must be SourceStatistics from computeSourceStatistics(); received ${JSON.stringify(source)?.slice(0, 60)}.`, 'source');
-  }
+  const { fitBias, rcond, source, metricFloor, form } = resolveBasisOptions(fn, options, hasBias);
   const metric = options.metric ?? (source ? 'source' : 'identity');
   if (metric !== 'identity' && metric !== 'source') {
     throw new OptionError(`${fn}: metric must be 'identity' or 'source'; received ${JSON.stringify(metric)}.`, 'metric');
   }
   if (metric === 'source' && !source) {
     throw new OptionError(`${fn}: metric 'source' needs source statistics; pass source: computeSourceStatistics(sourceFeatures) or metric: 'identity'.`, 'metric');
-  }
-  const metricFloor = options.metricFloor ?? 1e-3;
-  if (!(typeof metricFloor === 'number' && Number.isFinite(metricFloor) && metricFloor > 0)) {
-    throw new OptionError(`${fn}: metricFloor must be a finite number > 0; received ${String(metricFloor)}.`, 'metricFloor');
-  }
-  const form = options.form ?? 'auto';
-  if (form !== 'auto' && form !== 'primal' && form !== 'dual') {
-    throw new OptionError(`${fn}: form must be 'auto', 'primal' or 'dual'; received ${JSON.stringify(form)}.`, 'form');
   }
   const labelSmoothing = fraction(fn, 'labelSmoothing', options.labelSmoothing, 0, true);
   const maxIterations = options.maxIterations ?? 100;

@@ -112,6 +112,39 @@ export function rejectUnknownOptions(fn: string, options: object, known: readonl
   }
 }
 
+/**
+ * The options both solvers share (regression and cross-entropy): bias, cutoff, source statistics, metric floor and
+ * form, validated with the same messages. @internal
+ */
+export function resolveBasisOptions(
+  fn: string,
+  options: { readonly fitBias?: boolean; readonly rcond?: number; readonly source?: SourceStatistics | undefined; readonly metricFloor?: number; readonly form?: 'auto' | 'primal' | 'dual' },
+  hasBias: boolean,
+): { fitBias: boolean; rcond: number | undefined; source: SourceStatistics | undefined; metricFloor: number; form: 'auto' | 'primal' | 'dual' } {
+  const fitBias = options.fitBias ?? hasBias;
+  if (typeof fitBias !== 'boolean') throw new OptionError(`${fn}: fitBias must be a boolean; received ${JSON.stringify(fitBias)}.`, 'fitBias');
+  if (fitBias && !hasBias) {
+    throw new OptionError(`${fn}: fitBias is true but the head has no bias; pass fitBias: false or a head with a bias.`, 'fitBias');
+  }
+  const rcond = options.rcond;
+  if (rcond !== undefined && !(typeof rcond === 'number' && Number.isFinite(rcond) && rcond >= 0 && rcond < 1)) {
+    throw new OptionError(`${fn}: rcond must be a number in [0, 1); received ${String(rcond)}. It is relative to the largest eigenvalue.`, 'rcond');
+  }
+  const source = options.source;
+  if (source !== undefined && (source === null || source.kind !== 'source-statistics')) {
+    throw new OptionError(`${fn}: source must be SourceStatistics from computeSourceStatistics(); received ${JSON.stringify(source)?.slice(0, 60)}.`, 'source');
+  }
+  const metricFloor = options.metricFloor ?? 1e-3;
+  if (!(typeof metricFloor === 'number' && Number.isFinite(metricFloor) && metricFloor > 0)) {
+    throw new OptionError(`${fn}: metricFloor must be a finite number > 0; received ${String(metricFloor)}.`, 'metricFloor');
+  }
+  const form = options.form ?? 'auto';
+  if (!['auto', 'primal', 'dual'].includes(form)) {
+    throw new OptionError(`${fn}: form must be 'auto', 'primal' or 'dual'; received ${JSON.stringify(form)}.`, 'form');
+  }
+  return { fitBias, rcond, source, metricFloor, form };
+}
+
 export function resolveLvaOptions(fn: string, options: LvaOptions, hasBias: boolean, defaultRule: SelectionRule = 'loo'): ResolvedLvaOptions {
   if (options === null || typeof options !== 'object') {
     throw new OptionError(`${fn}: options must be an object; received ${options === null ? 'null' : typeof options}.`, 'options');
@@ -132,29 +165,13 @@ export function resolveLvaOptions(fn: string, options: LvaOptions, hasBias: bool
   if (!RULES.includes(selection)) {
     throw new OptionError(`${fn}: selection must be one of ${RULES.map((r) => `'${r}'`).join(', ')}; received ${JSON.stringify(selection)}.`, 'selection');
   }
-  const fitBias = options.fitBias ?? hasBias;
-  if (typeof fitBias !== 'boolean') throw new OptionError(`${fn}: fitBias must be a boolean; received ${JSON.stringify(fitBias)}.`, 'fitBias');
-  if (fitBias && !hasBias) {
-    throw new OptionError(`${fn}: fitBias is true but the head has no bias; pass fitBias: false or a head with a bias.`, 'fitBias');
-  }
-  const rcond = options.rcond;
-  if (rcond !== undefined && !(typeof rcond === 'number' && Number.isFinite(rcond) && rcond >= 0 && rcond < 1)) {
-    throw new OptionError(`${fn}: rcond must be a number in [0, 1); received ${String(rcond)}. It is relative to the largest eigenvalue.`, 'rcond');
-  }
-  const source = options.source;
-  if (source !== undefined && (source === null || source.kind !== 'source-statistics')) {
-    throw new OptionError(`${fn}: source must be SourceStatistics from computeSourceStatistics(); received ${JSON.stringify(source)?.slice(0, 60)}.`, 'source');
-  }
+  const { fitBias, rcond, source, metricFloor, form } = resolveBasisOptions(fn, options, hasBias);
   const metric = options.metric ?? (source ? 'source' : 'identity');
   if (!['identity', 'source', 'best'].includes(metric)) {
     throw new OptionError(`${fn}: metric must be 'identity', 'source' or 'best'; received ${JSON.stringify(metric)}.`, 'metric');
   }
   if (metric !== 'identity' && !source) {
     throw new OptionError(`${fn}: metric '${metric}' needs source statistics; pass source: computeSourceStatistics(sourceFeatures) or metric: 'identity'.`, 'metric');
-  }
-  const metricFloor = options.metricFloor ?? 1e-3;
-  if (!(Number.isFinite(metricFloor) && metricFloor > 0)) {
-    throw new OptionError(`${fn}: metricFloor must be a finite number > 0; received ${String(metricFloor)}.`, 'metricFloor');
   }
   const grid = options.grid ?? DEFAULT_GRID;
   if (!Array.isArray(grid) || grid.length === 0 || grid.some((g) => !(Number.isFinite(g) && g > 0))) {
@@ -163,10 +180,6 @@ export function resolveLvaOptions(fn: string, options: LvaOptions, hasBias: bool
   const residualTolerance = options.residualTolerance ?? 1e-12;
   if (!(Number.isFinite(residualTolerance) && residualTolerance >= 0)) {
     throw new OptionError(`${fn}: residualTolerance must be a finite number ≥ 0; received ${String(residualTolerance)}.`, 'residualTolerance');
-  }
-  const form = options.form ?? 'auto';
-  if (!['auto', 'primal', 'dual'].includes(form)) {
-    throw new OptionError(`${fn}: form must be 'auto', 'primal' or 'dual'; received ${JSON.stringify(form)}.`, 'form');
   }
   const maxDegreesOfFreedom = options.maxDegreesOfFreedom ?? 0.5;
   if (!(Number.isFinite(maxDegreesOfFreedom) && maxDegreesOfFreedom > 0 && maxDegreesOfFreedom <= 1)) {
