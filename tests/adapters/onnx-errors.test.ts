@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clone, create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { AttributeProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto } from 'onnx-buf';
+import { AttributeProtoSchema, ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, type ModelProto } from 'onnx-buf';
 import { OptionError, ShapeError } from '../../src/core/index.js';
 import {
   AbortError,
@@ -52,6 +52,16 @@ describe('unreadable models', () => {
     expect(e).toBeInstanceOf(InvalidModelError);
     expect(e.message).toMatch(new RegExp(`adaptOnnxModel: the ${cut.length} bytes .*(truncated or corrupt)`));
     expect(() => inspectOnnxModel(cut)).toThrow(InvalidModelError);
+  });
+
+  it('a graph whose only input also has an initializer (nothing to feed) is an InvalidModelError', async () => {
+    const frozen = edit(gemm.bytes, (m) => {
+      const input = m.graph!.input[0]!;
+      m.graph!.initializer.push(create(TensorProtoSchema, { name: input.name, dims: [1n, 8n], dataType: 1, floatData: new Array(8).fill(0) }));
+    });
+    const e = await rejection(adaptOnnxModel(frozen, data));
+    expect(e).toBeInstanceOf(InvalidModelError);
+    expect(e.message).toMatch(/adaptOnnxModel: the model has no data inputs .* export the model with its input left as a graph input/);
   });
 
   it('garbage and non-ONNX files are refused, as are empty buffers and non-bytes', async () => {

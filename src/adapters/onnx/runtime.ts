@@ -60,13 +60,12 @@ export function resolveInput(fn: string, graph: GraphProto, inputName: string | 
     throw new OptionError(`${fn}: inputName must be a string; received ${describeValue(inputName)}.`, 'inputName');
   }
   const chosen = inputName !== undefined ? inputs.find((i) => i.name === inputName) : inputs[0];
+  if (!chosen && inputs.length === 0) {
+    // Not the caller's mistake: the graph itself is malformed (or every input was frozen into an initializer).
+    throw new InvalidModelError(`${fn}: the model has no data inputs (every graph input has an initializer), so there is nothing to feed the target data into; export the model with its input left as a graph input.`);
+  }
   if (!chosen) {
-    throw new OptionError(
-      inputName !== undefined
-        ? `${fn}: the model has no input named "${inputName}". Inputs: ${list}. Pass { inputName: "<name>" } with one of them.`
-        : `${fn}: the model has no data inputs (every input has an initializer); there is nothing to feed.`,
-      'inputName',
-    );
+    throw new OptionError(`${fn}: the model has no input named "${inputName}". Inputs: ${list}. Pass { inputName: "<name>" } with one of them.`, 'inputName');
   }
   if (inputs.length > 1) {
     throw new UnsupportedModelError(
