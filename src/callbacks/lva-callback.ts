@@ -22,7 +22,7 @@ export type Decision =
   | { readonly kind: 'gradient-descent'; readonly reason: string; readonly report?: AdaptReport | undefined };
 
 /** Options of {@link lvaCallback}. The solver options of {@link adaptModel} apply as well. */
-export interface LvaCallbackOptions extends Omit<AdaptOptions, 'signal'> {
+export interface LvaCallbackOptions extends AdaptOptions {
   /** Target inputs: the same data passed to fit() (tfjs callbacks never see fit's x). */
   readonly x?: TensorInput;
   /** Target outputs, shaped like the model's output. */
@@ -46,6 +46,13 @@ export interface LvaCallbackOptions extends Omit<AdaptOptions, 'signal'> {
   readonly onDecision?: ((state: { readonly decision: Decision; readonly model: tf.LayersModel }) => void | 'gradient-descent') | undefined;
   /** Print one line per decision. @defaultValue `false` */
   readonly verbose?: boolean;
+  /**
+   * Cancels the adaptation and the gradient descent that follows: when it fires, every weight is restored to its value
+   * before fit() (checked after each batch), training stops, and fit() rejects with an `AbortError`. With a signal the
+   * callback keeps one copy of the model's weights for the duration of fit(). The optimizer's internal state (e.g. Adam's
+   * moments) is not rolled back.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -58,7 +65,7 @@ export const DEFAULT_ROWS_PER_FEATURE = 0.25;
 const CALLBACK_KEYS = [
   'x', 'y', 'dataset', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose',
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
-  'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'loss',
+  'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'loss', 'signal', 'onProgress',
 ] as const;
 
 const DECISION_CODE = { analytic: 0, 'warm-start': 1, 'gradient-descent': 2, 'kept-pretrained': 3 } as const;
@@ -74,6 +81,10 @@ export class LvaCallback extends tf.Callback {
   /** Every decision taken, in order (fit() ignores hook return values, so this is how they are observed). */
   readonly decisions: Decision[] = [];
   private snapshot: tf.Tensor[] | undefined;
+  /** Every weight before fit(), kept only when a signal is given, to undo gradient steps on abort. */
+  private preFit: tf.Tensor[] | undefined;
+  private abortedAt: { epoch: number; batch: number } | undefined;
+  private epoch = 0;
   private stopAfterFirstBatch = false;
   private readonly options: LvaCallbackOptions;
 
@@ -93,6 +104,9 @@ export class LvaCallback extends tf.Callback {
       throw new OptionError('lvaCallback: pass either { x, y } or { dataset }, not both.', 'dataset');
     }
     const r = options.rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE;
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new OptionError(`lvaCallback: signal must be an AbortSignal (from new AbortController().signal); received ${typeof options.signal}.`, 'signal');
+    }
     if (!(typeof r === 'number' && r >= 0)) {
       throw new OptionError(`lvaCallback: rowsPerFeature must be a number ≥ 0 (Infinity: always analytic, 0: always gradient descent); received ${String(options.rowsPerFeature)}.`, 'rowsPerFeature');
     }
@@ -107,6 +121,31 @@ export class LvaCallback extends tf.Callback {
   override async onTrainBegin(): Promise<void> {
     const model = this.model as tf.LayersModel;
     const { x, y, dataset, rowsPerFeature, warmStart, onDecline, onDecision, verbose, ...adaptOptions } = this.options;
+    this.releaseSnapshots();
+    this.abortedAt = undefined;
+    this.epoch = (this.params?.['initialEpoch'] as number | undefined) ?? 0;
+    if (adaptOptions.signal?.aborted) throw new AbortError('lvaCallback: aborted before fit() started; the model was not changed.');
+    if (adaptOptions.signal) this.preFit = model.getWeights().map((w) => w.clone());
+    try {
+      await this.decide(model, x, y, dataset, rowsPerFeature, warmStart, onDecline, onDecision, verbose, adaptOptions);
+    } catch (e) {
+      this.releaseSnapshots();
+      throw e;
+    }
+  }
+
+  private async decide(
+    model: tf.LayersModel,
+    x: TensorInput | undefined,
+    y: TensorInput | undefined,
+    dataset: tf.data.Dataset<DatasetBatch> | undefined,
+    rowsPerFeature: number | undefined,
+    warmStart: boolean | undefined,
+    onDecline: LvaCallbackOptions['onDecline'],
+    onDecision: LvaCallbackOptions['onDecision'],
+    verbose: boolean | undefined,
+    adaptOptions: AdaptOptions,
+  ): Promise<void> {
     let decision: Decision;
     let undo: tf.Tensor[] | undefined;
     try {
@@ -165,11 +204,26 @@ export class LvaCallback extends tf.Callback {
   }
 
   override async onBatchEnd(batch: number): Promise<void> {
+    const model = this.model as tf.LayersModel;
     if (this.stopAfterFirstBatch && batch === 0 && this.snapshot) {
-      (this.model as tf.LayersModel).setWeights(this.snapshot);
+      model.setWeights(this.snapshot);
       tf.dispose(this.snapshot);
       this.snapshot = undefined;
     }
+    this.checkAbort(batch);
+  }
+
+  /** On abort: every weight back to its value before fit(), and training stops (fit() rejects in onTrainEnd). */
+  private checkAbort(batch: number): void {
+    if (!this.options.signal?.aborted || this.abortedAt || !this.preFit) return;
+    const model = this.model as tf.LayersModel;
+    model.setWeights(this.preFit);
+    model.stopTraining = true;
+    this.abortedAt = { epoch: this.epoch, batch };
+  }
+
+  override async onEpochBegin(epoch: number): Promise<void> {
+    this.epoch = epoch;
   }
 
   override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
@@ -185,10 +239,23 @@ export class LvaCallback extends tf.Callback {
   }
 
   override async onTrainEnd(): Promise<void> {
-    if (this.snapshot) {
-      tf.dispose(this.snapshot);
-      this.snapshot = undefined;
+    // An abort after the last batch still undoes the whole fit(): it has not returned yet.
+    this.checkAbort(-1);
+    const at = this.abortedAt;
+    this.releaseSnapshots();
+    if (at) {
+      // fit() will not reach its own History.syncData(): resolve the loss tensors History holds, or they leak.
+      await (this.model as tf.LayersModel).history?.syncData();
+      const where = at.batch < 0 ? 'after the last batch' : `at epoch ${at.epoch}, batch ${at.batch}`;
+      throw new AbortError(`lvaCallback: aborted ${where}; every weight was restored to its value before fit().`);
     }
+  }
+
+  private releaseSnapshots(): void {
+    if (this.snapshot) tf.dispose(this.snapshot);
+    if (this.preFit) tf.dispose(this.preFit);
+    this.snapshot = undefined;
+    this.preFit = undefined;
   }
 }
 

@@ -184,3 +184,91 @@ describe('fitDataset', () => {
     tf.dispose([x, y, xb, yb]);
   });
 });
+
+describe('cancellation (signal)', () => {
+  beforeAll(async () => useBackend('cpu'));
+
+  /** SGD keeps no per-weight state, so the tensor count before and after fit() is comparable. */
+  function sgdModel(seed: number): tf.LayersModel {
+    const model = mlp(seed);
+    model.compile({ optimizer: tf.train.sgd(0.05), loss: 'meanSquaredError' });
+    return model;
+  }
+  /** A user callback that fires the abort at a given epoch and batch (after our callback's check for that batch). */
+  const abortAt = (controller: AbortController, epoch: number, batch: number) =>
+    new (class extends tf.Callback {
+      private e = 0;
+      override async onEpochBegin(e: number) {
+        this.e = e;
+      }
+      override async onBatchEnd(b: number) {
+        if (this.e === epoch && b === batch) controller.abort();
+      }
+    })();
+
+  it('aborting gradient descent mid-epoch restores every weight to its value before fit() and rejects with AbortError', async () => {
+    const model = sgdModel(40);
+    const x = randomTensor([64, 4], 41), y = randomTensor([64, 2], 42);
+    const before = await values(model);
+    const tensors = tf.memory().numTensors;
+    const controller = new AbortController();
+    const cb = lvaCallback({ x, y, signal: controller.signal });
+    let batchesSeen = 0;
+    const counter = new (class extends tf.Callback {
+      override async onBatchEnd() {
+        batchesSeen++;
+      }
+    })();
+    await expect(model.fit(x, y, { epochs: 5, batchSize: 8, verbose: 0, callbacks: [cb, counter, abortAt(controller, 1, 3)] })).rejects.toMatchObject({
+      name: 'AbortError',
+      message: expect.stringMatching(/aborted at epoch 1, batch 4; every weight was restored to its value before fit\(\)/),
+    });
+    expect(cb.decision?.kind).toBe('gradient-descent');
+    expect(batchesSeen).toBe(8 + 5); // stopped one batch after the abort, not at the end of the 5 epochs
+    expect(await values(model)).toEqual(before);
+    expect(tf.memory().numTensors).toBe(tensors);
+    // The model is usable afterwards: fit() runs again and trains.
+    await model.fit(x, y, { epochs: 1, batchSize: 8, verbose: 0 });
+    expect(await values(model)).not.toEqual(before);
+    tf.dispose([x, y]);
+  });
+
+  it('an abort in the last batch still undoes the whole fit()', async () => {
+    const model = sgdModel(43);
+    const x = randomTensor([32, 4], 44), y = randomTensor([32, 2], 45);
+    const before = await values(model);
+    const controller = new AbortController();
+    await expect(model.fit(x, y, { epochs: 2, batchSize: 8, verbose: 0, callbacks: [lvaCallback({ x, y, signal: controller.signal }), abortAt(controller, 1, 3)] })).rejects.toThrow(
+      /aborted after the last batch; every weight was restored/,
+    );
+    expect(await values(model)).toEqual(before);
+    tf.dispose([x, y]);
+  });
+
+  it('an abort during the analytic adaptation or before fit() leaves the model untouched', async () => {
+    const model = sgdModel(46);
+    const x = randomTensor([12, 4], 47), y = randomTensor([12, 2], 48);
+    const before = await values(model);
+    const tensors = tf.memory().numTensors;
+    const controller = new AbortController();
+    const cb = lvaCallback({ x, y, rowsPerFeature: 1, batchSize: 4, signal: controller.signal, onProgress: (p) => void (p.done >= 4 && controller.abort()) });
+    await expect(model.fit(x, y, { epochs: 3, verbose: 0, callbacks: [cb] })).rejects.toThrow(/aborted during feature extraction; the model was not changed/);
+    expect(cb.decisions).toEqual([]);
+    expect(await values(model)).toEqual(before);
+    await expect(model.fit(x, y, { epochs: 3, verbose: 0, callbacks: [lvaCallback({ x, y, signal: controller.signal })] })).rejects.toThrow(/aborted before fit\(\) started/);
+    expect(await values(model)).toEqual(before);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(() => lvaCallback({ x, y, signal: 'stop' as never })).toThrow(/signal must be an AbortSignal/);
+    tf.dispose([x, y]);
+  });
+
+  it('without an abort, a signal changes nothing: the analytic path is bit-identical to the run without one', async () => {
+    const a = sgdModel(49), b = sgdModel(49);
+    const x = randomTensor([12, 4], 50), y = randomTensor([12, 2], 51);
+    await a.fit(x, y, { epochs: 2, verbose: 0, callbacks: [lvaCallback({ x, y, rowsPerFeature: 1, regularization: 0.1 })] });
+    await b.fit(x, y, { epochs: 2, verbose: 0, callbacks: [lvaCallback({ x, y, rowsPerFeature: 1, regularization: 0.1, signal: new AbortController().signal })] });
+    expect(await values(b)).toEqual(await values(a));
+    expect(await values(b)).not.toEqual(await values(sgdModel(49)));
+    tf.dispose([x, y]);
+  });
+});
