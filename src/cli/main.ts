@@ -2,7 +2,7 @@
  * The `lva` command line: `lva adapt`, `lva inspect`, `lva source-stats`. Exit codes are part of the interface
  * (see {@link EXIT}); output files are written atomically and never over the input.
  */
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { match } from 'ts-pattern';
@@ -20,6 +20,7 @@ import {
   type OnnxProgress,
 } from '../adapters/onnx/index.js';
 import { DataFileError, readArrayFile } from './data.js';
+import { faultPoint } from '../io/faults.js';
 
 /** Exit codes of every command. */
 export const EXIT = {
@@ -227,21 +228,29 @@ function checkOutput(command: string, out: string, inputs: readonly string[], fo
 }
 
 /**
- * Writes via a temporary file in the same directory, fsynced, then moved into place: readers never see a partial file.
- * Without `force` the final step is a hard link, which fails if the target appeared meanwhile.
+ * Writes via a temporary file in the same directory, fsynced, then moved into place: readers never see a partial file,
+ * and a process killed at any point leaves either the old file or the new one, never a mix.
+ * Without `force` the final step is a hard link, which fails if the target appeared meanwhile. Temporary files that
+ * a killed run left behind (their process is gone) are removed first.
  */
 export function writeFileAtomic(path: string, bytes: Uint8Array | string, force: boolean): void {
-  const tmp = join(dirname(resolve(path)), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  const dir = dirname(resolve(path));
+  removeStaleTemporaries(dir, basename(path));
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
   const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
   const fd = openSync(tmp, 'wx');
   try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
+    try {
+      const half = data.length >> 1;
+      let off = 0;
+      while (off < half) off += writeSync(fd, data, off, half - off);
+      faultPoint('cli:write-temp');
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    faultPoint('cli:rename');
     if (force) renameSync(tmp, path);
     else {
       linkSync(tmp, path);
@@ -255,6 +264,36 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string, force:
     }
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`${path} appeared while adapting; pass --force to overwrite it.`);
     throw e;
+  }
+}
+
+/** Deletes `.NAME.PID.*.tmp` files in `dir` whose process no longer runs (left by a run that was killed). */
+function removeStaleTemporaries(dir: string, name: string): void {
+  const prefix = `.${name}.`;
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const f of entries) {
+    if (!f.startsWith(prefix) || !f.endsWith('.tmp')) continue;
+    const pid = Number(f.slice(prefix.length).split('.')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
+    try {
+      unlinkSync(join(dir, f));
+    } catch {
+      /* removed by someone else */
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -369,6 +408,7 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
     values['validation-x'] !== undefined && values['validation-y'] !== undefined
       ? { x: readArrayFile(values['validation-x'], '--validation-x'), y: readArrayFile(values['validation-y'], '--validation-y') }
       : undefined;
+  faultPoint('cli:read');
   const onProgress = progressPrinter(io);
   const { bytes: adapted, report } = await adaptOnnxModel(bytes, { x, y }, {
     ...(validation ? { validation } : {}),
@@ -381,6 +421,7 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
     ...(onProgress ? { onProgress } : {}),
   });
   if (report.outcome === 'written') writeFileAtomic(out, adapted, force);
+  faultPoint('cli:report');
   if (values.report !== undefined) writeFileAtomic(values.report, toJson(reportForJson(report, { model, out: report.outcome === 'written' ? out : null })) + '\n', force);
   io.stdout(`lva adapt ${model}\n${summary(report, out)}`);
   return report.outcome === 'written' ? EXIT.ok : EXIT.notWritten;

@@ -9,6 +9,7 @@ import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
 import { AbortError, UnsupportedModelError } from './errors.js';
+import { faultPoint } from '../../io/faults.js';
 import { featureRows, outputRows, type ConvLayout } from './features.js';
 import { findOnnxHead, readOnnxHead, tensorSummary, writeOnnxHead, type HeadOp, type OnnxHead } from './head.js';
 import { describeValue, parseModel, serializeModel, setMetadata, withExtraOutputs } from './proto.js';
@@ -437,6 +438,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
         checked = true;
       }
       rowsTotal += z.rows;
+      faultPoint('onnx:features');
       if (!acc && rowsTotal * z.cols <= budget) {
         zParts.push(z);
         yParts.push(yr);
@@ -478,6 +480,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
       result = lvaUpdate(concatRows(zParts), concatRows(yParts), pre, coreOptions);
     }
     times.solve = (performance.now() - tsol) / 1000;
+    faultPoint('onnx:solve');
   } finally {
     await session.release();
   }
@@ -530,6 +533,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
   // Write into our own parse of the bytes (the caller's array is never touched).
   const tw = performance.now();
   writeOnnxHead(head, written, resolved.fitBias);
+  faultPoint('onnx:write');
   const d = result.diagnostics;
   setMetadata(
     model,
@@ -591,6 +595,7 @@ async function verify(p: Prepared, bytes: Uint8Array, x: ShapedInput, written: H
       const c = compareToHead(z, written, headOut!);
       worst = Math.max(worst, c.worst);
       maxError = Math.max(maxError, c.maxError);
+      faultPoint('onnx:verify');
       if (start === 0) for (const o of outputs) firstOutputs[o] = out[o]!.data.slice();
     });
   } finally {

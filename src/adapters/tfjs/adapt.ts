@@ -9,6 +9,7 @@ import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
 import { AbortError, UnsupportedModelError } from './errors.js';
+import { faultPoint } from '../../io/faults.js';
 import { extractBatch, featureModel, featureRows } from './features.js';
 import { findHead, readHead, snapshotHead, writeHead, type HeadKind, type TfjsHead } from './head.js';
 
@@ -189,6 +190,7 @@ async function forEachFeatureBatch(
     const rows = featureRows(head, data, shape);
     assertFinite('adaptModel', 'features', rows, 'the network produced NaN or Infinity on these inputs');
     await sink(rows, start, end);
+    faultPoint('tfjs:features');
     progress?.(end, n);
   }
 }
@@ -303,6 +305,7 @@ async function commitHead(
   try {
     writeHead(head, result.head);
     if (!validation) return { outcome: 'written', validation: undefined };
+    faultPoint('tfjs:validate');
     const after = await modelLoss(model, validation.x, validation.y, batchSize);
     if (after <= before) return { outcome: 'written', validation: { before, after } };
     head.layer.setWeights(snapshot);
@@ -382,6 +385,7 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
         }
       } else collector.add(fn, rows, await targetRows(ys, 0, n, head, transform), n);
       samples += n;
+      faultPoint('tfjs:features');
       options.onProgress?.({ phase: 'features', done: samples, total: NaN });
     } finally {
       tf.dispose([xs, ys]);
@@ -389,6 +393,7 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
   }
   const tFeatures = (performance.now() - t0) / 1000;
   const { result, mode } = collector.solve(target.space === 'classification' ? classifier(fn, target, pre, coreOptions) : undefined);
+  faultPoint('tfjs:solve');
   const tSolve0 = performance.now();
   if (options.signal?.aborted) throw new AbortError(`${fn}: aborted before writing; the model was not changed.`);
   const owned: tf.Tensor[] = [];
@@ -509,6 +514,7 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
       const q: Matrix = { rows: yr.rows, cols: yr.cols, data: yr.data.map((v, i) => v - fx.data[i]! - jdW.data[i]!) };
       result = lvaUpdateFromResidue(zt, q, pre, coreOptions);
     }
+    faultPoint('tfjs:solve');
     const tSolve0 = performance.now();
     const tSolve = (tSolve0 - tf0) / 1000 - tFeatures;
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
 import { ShapeError } from '../../core/errors.js';
 import type { Head } from '../../core/head.js';
+import { faultPoint } from '../../io/faults.js';
 import { fitsFloat32 } from '../../core/head.js';
 import { UnsupportedModelError } from './errors.js';
 
@@ -195,6 +196,7 @@ export function writeHead(head: TfjsHead, values: Head): void {
   const snapshot = snapshotHead(head);
   try {
     head.layer.setWeights(owned);
+    faultPoint('tfjs:write');
   } catch (e) {
     head.layer.setWeights(snapshot);
     throw e;
