@@ -11,6 +11,7 @@ import {
   applyHead,
   computeSourceStatistics,
   eigh,
+  lvaClassify,
   lvaClassifyCrossEntropy,
   lvaClassifyLogit,
   lvaUpdate,
@@ -315,6 +316,42 @@ describe('lvaClassifyCrossEntropy', () => {
     }
     expect(() => lvaClassifyCrossEntropy(pb.z, pb.labels, pb.head, { regularization: 'none' as never })).toThrow(OptionError);
     expect(() => lvaClassifyCrossEntropy(pb.z, pb.labels, pb.head, { regularisation: 1 } as never)).toThrow(/unknown option "regularisation" \(did you mean "regularization"\?\)/);
+  });
+});
+
+describe('lvaClassify (what the adapters call): regression options under cross-entropy', () => {
+  const pb = problem(24, 5, 3, 81);
+  const ce = (options: Record<string, unknown>) => lvaClassify('adaptModel', 'cross-entropy', 'softmax', pb.z, pb.labels, pb.head, options as never);
+
+  it.each([
+    ['residualTolerance', 1e-9],
+    ['maxDegreesOfFreedom', 0.3],
+    ['shrink', false],
+    ['ensemble', { rounds: 0, fraction: 0.8 }],
+  ])('refuses %s instead of ignoring it, and names the fix', (key, value) => {
+    expect(() => ce({ [key]: value })).toThrow(OptionError);
+    expect(() => ce({ [key]: value })).toThrow(new RegExp(`^adaptModel: "${key}" applies to the least-squares solver only.*pass loss: 'logit'`));
+    // The logit variant is the least-squares solver: it takes the option.
+    expect(() => lvaClassify('adaptModel', 'logit', 'softmax', pb.z, pb.labels, pb.head, { [key]: value } as never)).not.toThrow();
+  });
+
+  it('lists every refused option at once', () => {
+    expect(() => ce({ shrink: false, ensemble: { rounds: 0, fraction: 0.8 } })).toThrow(/"shrink", "ensemble" apply to the least-squares solver only, .*; remove them, or pass loss: .logit./);
+  });
+
+  it("passes grid through: a one-value grid yields that λ (× the features' mean eigenvalue)", () => {
+    const a = ce({ grid: [0.01] }), b = ce({ grid: [0.3] });
+    const lambda = (r: ClassificationResult) => r.diagnostics.regularization.lambda;
+    expect([a.kind, b.kind]).toEqual(['updated', 'updated']);
+    expect(lambda(b) / lambda(a)).toBeCloseTo(30, 8);
+    // One grid value plus "keep the pretrained head".
+    expect(a.diagnostics.regularization.selection?.candidates).toBe(2);
+  });
+
+  it("refuses 'none', 0 and 'gcv' with the alternative", () => {
+    expect(() => ce({ regularization: 'none' })).toThrow(/cross-entropy needs a ridge.*or loss: 'logit'/);
+    expect(() => ce({ regularization: 0 })).toThrow(/cross-entropy needs a ridge/);
+    expect(() => ce({ selection: 'gcv' })).toThrow(/selection 'gcv' is not available for cross-entropy; use 'loo' or a one-SE rule/);
   });
 });
 
