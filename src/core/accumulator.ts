@@ -1,4 +1,4 @@
-import { ShapeError } from './errors.js';
+import { OptionError, ShapeError } from './errors.js';
 import { applyHead, validateHead, type Head } from './head.js';
 import { finish, metricsFor, type LvaResult } from './lva.js';
 import { addGramUpper, assertFinite, symmetrizeFromUpper, type Matrix } from './matrix.js';
@@ -123,6 +123,9 @@ export class LvaAccumulator {
     }
     if (options.selection !== undefined && options.selection !== 'gcv') {
       throw new ShapeError(`${fn}: selection '${options.selection}' needs the rows; the accumulator keeps only statistics and supports 'gcv'. Use lvaUpdate() on the rows instead.`, [], []);
+    }
+    if (options.groups !== undefined) {
+      throw new OptionError(`${fn}: groups need the rows (cross-validation over groups refits without them); the accumulator keeps only statistics and uses GCV. Use lvaUpdate() on the rows instead.`, 'groups');
     }
     if (this.n === 0) throw new ShapeError(`${fn}: no rows were added; call add(latents, targets) first.`, [1], [0]);
     const opt = resolveLvaOptions(fn, { ...options, fitBias: this.fitBias }, this.head.bias !== undefined, 'gcv');

@@ -6,6 +6,7 @@ export { applyHead, fitsFloat32, FLOAT32_MAX, type Head } from './head.js';
 export {
   lvaUpdate,
   lvaUpdateFromResidue,
+  sampleGroups,
   pairedResidue,
   perturbResidue,
   type DiagnosticFlag,

@@ -3,7 +3,7 @@ import { cholesky } from './cholesky.js';
 import { OptionError, ShapeError } from './errors.js';
 import { applyHead, fitsFloat32, validateHead, type Head } from './head.js';
 import { mulberry32 } from './random.js';
-import { appendOnes, assertFinite, frobenius, kernel, matmul, sub, takeRows, type Matrix } from './matrix.js';
+import { appendOnes, assertFinite, frobenius, gram, kernel, matmul, matmulTN, sub, takeRows, type Matrix } from './matrix.js';
 import { resolveLvaOptions, type LvaOptions, type ResolvedLvaOptions } from './options.js';
 import { dualSystem, primalSystem, whitenRows, type RidgeSystem } from './ridge-system.js';
 import { select, type Candidate, type SelectionRule, type SelectionSummary } from './selection.js';
@@ -177,6 +177,7 @@ function solveRows(fn: string, latents: Matrix, residue: Matrix, head: Head, opt
   const z = opt.fitBias ? appendOnes(latents) : latents;
   const n = z.rows, p = z.cols;
   const metrics = metricsFor(opt, p, options.metric !== undefined);
+  const grouping = resolveGroups(fn, opt.groups, n);
   const dual = opt.form === 'dual' || (opt.form === 'auto' && n <= p);
   // Dual form: whiten and form the kernel once; a subsample's kernel is a principal submatrix of it.
   const cache = dual
@@ -192,15 +193,176 @@ function solveRows(fn: string, latents: Matrix, residue: Matrix, head: Head, opt
         ? dualSystem(zz, qq, mc.factor, opt.rcond, pick ? { zw: takeRows(cache[i]!.zw, pick), kernel: principalSubmatrix(cache[i]!.kernel, pick) } : cache[i]!)
         : primalSystem({ kind: 'rows', z: zz, q: qq }, mc.factor, opt.rcond),
     );
-    return finish(fn, head, opt, systems, metrics, targetNorm);
+    const groups = grouping && (pick ? denseGroups(pick.map((i) => grouping.ids[i]!)) : grouping);
+    const validator =
+      groups && opt.regularization === 'auto'
+        ? groupedValidator(zz, qq, groups, metrics, opt, cache && ((i: number) => (pick ? { zw: takeRows(cache[i]!.zw, pick), kernel: principalSubmatrix(cache[i]!.kernel, pick) } : cache[i]!)))
+        : undefined;
+    return finish(fn, head, opt, systems, metrics, targetNorm, validator);
   };
   const full = solveSubset(undefined);
-  const rounds = opt.ensemble === 'auto' ? (n <= 2 * p && n <= 256 ? 25 : 0) : opt.ensemble.rounds;
+  // The 'auto' ensemble was tuned on independent rows; with groups it runs only when asked for, over groups.
+  const rounds = opt.ensemble === 'auto' ? (!grouping && n <= 2 * p && n <= 256 ? 25 : 0) : opt.ensemble.rounds;
   const fraction = opt.ensemble === 'auto' ? 0.8 : opt.ensemble.fraction;
   if (opt.regularization !== 'auto' || rounds === 0 || full.kind === 'refused' || (full.kind === 'declined' && full.reason === 'residue-below-tolerance')) return full;
-  const k = Math.max(3, Math.round(fraction * n));
-  if (k >= n) return full;
-  return aggregate(fn, head, opt, z, residue, full, rounds, k, solveSubset);
+  const units = grouping ? grouping.count : n;
+  const k = Math.max(3, Math.round(fraction * units));
+  if (k >= units) return full;
+  const members = grouping ? groupMembers(grouping) : undefined;
+  const draw = (chosen: readonly number[]): number[] => (members ? chosen.flatMap((g) => members[g]!).sort((a, b) => a - b) : [...chosen]);
+  return aggregate(fn, head, opt, z, residue, full, rounds, units, k, (chosen) => solveSubset(draw(chosen)));
+}
+
+/**
+ * Group ids for rows that come several per sample (a conv head's output positions, a sequence head's time steps): the
+ * sample index of every row, for consecutive parts of `rows` rows with `perSample` rows per sample. Pass the result as
+ * the `groups` option.
+ * @example lvaUpdate(Z, Y, head, { groups: sampleGroups([[Z.rows, 144]]) }) // 12×12 positions per image
+ */
+export function sampleGroups(parts: readonly (readonly [rows: number, perSample: number])[]): Int32Array {
+  const total = parts.reduce((s, [rows]) => s + rows, 0);
+  const ids = new Int32Array(total);
+  let row = 0, sample = 0;
+  for (const [rows, perSample] of parts) {
+    for (let i = 0; i < rows; i++) ids[row + i] = sample + Math.floor(i / perSample);
+    row += rows;
+    sample += rows / perSample;
+  }
+  return ids;
+}
+
+/** Row groups as dense ids 0…count−1 (in order of first appearance). @internal */
+export interface RowGroups {
+  readonly ids: Int32Array;
+  readonly count: number;
+}
+
+/** Validates `groups` against the row count; `undefined` when every row is its own group (plain leave-one-out). */
+function resolveGroups(fn: string, groups: ArrayLike<number> | undefined, n: number): RowGroups | undefined {
+  if (groups === undefined) return undefined;
+  if (groups.length !== n) {
+    throw new ShapeError(`${fn}: groups has ${groups.length} entries but there are ${n} rows; pass one group id per row (e.g. the index of the sample each row came from).`, [n], [groups.length]);
+  }
+  for (let i = 0; i < n; i++) {
+    const v = groups[i];
+    if (!Number.isInteger(v)) throw new OptionError(`${fn}: groups[${i}] is ${String(v)}; group ids must be integers (e.g. sample indices).`, 'groups');
+  }
+  const dense = denseGroups(Array.from(groups));
+  return dense.count === n ? undefined : dense;
+}
+
+function denseGroups(ids: readonly number[]): RowGroups {
+  const index = new Map<number, number>();
+  const out = new Int32Array(ids.length);
+  ids.forEach((v, i) => {
+    let g = index.get(v);
+    if (g === undefined) index.set(v, (g = index.size));
+    out[i] = g;
+  });
+  return { ids: out, count: index.size };
+}
+
+function groupMembers(groups: RowGroups): number[][] {
+  const members = Array.from({ length: groups.count }, () => [] as number[]);
+  groups.ids.forEach((g, i) => members[g]!.push(i));
+  return members;
+}
+
+/** Scores λ candidates on held-out data in place of leave-one-row-out: per-unit squared errors. @internal */
+export interface Validator {
+  readonly kind: 'grouped-k-fold';
+  readonly groups: number;
+  readonly folds: number;
+  /** For system `system` (a metric), the summed squared error of each group under each λ, predicted by a fit without it. */
+  errors(system: number, lambdas: readonly number[]): Float64Array[];
+  /** The same for λ = ∞ (no change): ‖Q‖² of each group. */
+  keep(): Float64Array;
+}
+
+/** Most folds a grouped cross-validation uses: each fold costs one eigendecomposition of the training part. */
+const MAX_GROUP_FOLDS = 5;
+
+/**
+ * K-fold cross-validation over whole groups (K = min(groups, 5)), groups dealt to folds in a deterministic shuffled
+ * order. Each fold refits on the other folds with the same absolute λ values: primal folds from Gram statistics
+ * (the full Gram minus the fold's own, one pass over the rows for all folds), dual folds from principal submatrices of
+ * the kernel.
+ */
+function groupedValidator(
+  z: Matrix,
+  q: Matrix,
+  groups: RowGroups,
+  metrics: readonly MetricChoice[],
+  opt: ResolvedLvaOptions,
+  dualCache: ((metric: number) => { readonly zw: Matrix; readonly kernel: Matrix }) | undefined,
+): Validator {
+  const n = z.rows, p = z.cols, m = q.cols, G = groups.count;
+  const K = Math.min(G, MAX_GROUP_FOLDS);
+  const order = Array.from({ length: G }, (_, g) => g);
+  const next = mulberry32(0x85ebca6b ^ (n * 2654435761) ^ (G * 40503));
+  for (let i = G - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const foldOfGroup = new Int32Array(G);
+  order.forEach((g, pos) => (foldOfGroup[g] = pos % K));
+  const test: number[][] = Array.from({ length: K }, () => []), train: number[][] = Array.from({ length: K }, () => []);
+  for (let i = 0; i < n; i++) {
+    const f = foldOfGroup[groups.ids[i]!]!;
+    for (let k = 0; k < K; k++) (k === f ? test : train)[k]!.push(i);
+  }
+  // Primal folds: Gram and cross statistics of each fold; a fold's training statistics are the total minus its own.
+  let stats: { gram: Matrix; cross: Matrix }[] | undefined;
+  let total: { gram: Float64Array; cross: Float64Array } | undefined;
+  const primalStats = () => {
+    if (!stats) {
+      stats = test.map((rows) => {
+        const zf = takeRows(z, rows), qf = takeRows(q, rows);
+        return { gram: gram(zf), cross: matmulTN(zf, qf) };
+      });
+      total = { gram: new Float64Array(p * p), cross: new Float64Array(p * m) };
+      for (const s of stats) {
+        for (let i = 0; i < p * p; i++) total.gram[i] += s.gram.data[i]!;
+        for (let i = 0; i < p * m; i++) total.cross[i] += s.cross.data[i]!;
+      }
+    }
+    return { stats, total: total! };
+  };
+  const foldSystem = (metric: number, f: number): RidgeSystem => {
+    const L = metrics[metric]!.factor, rows = train[f]!;
+    const dual = opt.form === 'dual' || (opt.form === 'auto' && rows.length <= p);
+    if (dual) {
+      const cached = dualCache?.(metric);
+      return dualSystem(takeRows(z, rows), takeRows(q, rows), L, opt.rcond, cached ? { zw: takeRows(cached.zw, rows), kernel: principalSubmatrix(cached.kernel, rows) } : undefined);
+    }
+    const { stats: s, total: t } = primalStats();
+    const g = t.gram.map((v, i) => v - s[f]!.gram.data[i]!), c = t.cross.map((v, i) => v - s[f]!.cross.data[i]!);
+    return primalSystem({ kind: 'statistics', stats: { gram: { rows: p, cols: p, data: g }, cross: { rows: p, cols: m, data: c }, residualSq: new Float64Array(m), rows: rows.length } }, L, opt.rcond);
+  };
+  const keep = new Float64Array(G);
+  for (let i = 0; i < n; i++) for (let k = 0; k < m; k++) keep[groups.ids[i]!] += q.data[i * m + k]! ** 2;
+  return {
+    kind: 'grouped-k-fold',
+    groups: G,
+    folds: K,
+    keep: () => Float64Array.from(keep),
+    errors(metric, lambdas) {
+      const out = lambdas.map(() => new Float64Array(G));
+      for (let f = 0; f < K; f++) {
+        const system = foldSystem(metric, f);
+        const zt = takeRows(z, test[f]!), qt = takeRows(q, test[f]!);
+        lambdas.forEach((lambda, li) => {
+          const fitted = matmul(zt, system.delta(lambda));
+          test[f]!.forEach((row, r) => {
+            let e = 0;
+            for (let k = 0; k < m; k++) e += (qt.data[r * m + k]! - fitted.data[r * m + k]!) ** 2;
+            out[li]![groups.ids[row]!] += e;
+          });
+        });
+      }
+      return out;
+    },
+  };
 }
 
 /** The rows and columns `idx` of a square matrix. */
@@ -226,6 +388,7 @@ function aggregate(
   residue: Matrix,
   full: LvaResult,
   rounds: number,
+  units: number,
   k: number,
   solve: (pick: readonly number[]) => LvaResult,
 ): LvaResult {
@@ -234,9 +397,9 @@ function aggregate(
   const sum = new Float64Array(p * m);
   let adapted = 0;
   const next = mulberry32(0x9e3779b9 ^ (n * 2654435761) ^ p);
-  const idx = Array.from({ length: n }, (_, i) => i);
+  const idx = Array.from({ length: units }, (_, i) => i);
   for (let r = 0; r < rounds; r++) {
-    for (let i = n - 1; i > 0; i--) {
+    for (let i = units - 1; i > 0; i--) {
       const j = Math.floor(next() * (i + 1));
       [idx[i], idx[j]] = [idx[j]!, idx[i]!];
     }
@@ -247,7 +410,7 @@ function aggregate(
     const aug = augmentedWeights(res.head, opt.fitBias);
     for (let i = 0; i < sum.length; i++) sum[i] += aug.data[i]! - wAug.data[i]!;
   }
-  const ensemble = { rounds, fraction: k / n, adaptedRounds: adapted };
+  const ensemble = { rounds, fraction: k / units, adaptedRounds: adapted };
   if (adapted === 0) {
     return { kind: 'declined', reason: 'no-adaptation-wins', head, diagnostics: { ...full.diagnostics, ensemble } };
   }
@@ -283,6 +446,7 @@ export function finish(
   systems: readonly RidgeSystem[],
   metrics: readonly MetricChoice[],
   targetNorm: number,
+  validator?: Validator,
 ): LvaResult {
   const base = systems[0]!;
   const n = base.rows, p = base.width, m = base.outputs;
@@ -332,35 +496,41 @@ export function finish(
   let selection: SelectionSummary | undefined;
   if (opt.regularization === 'auto') {
     const needsRows = opt.selection !== 'gcv';
-    if (needsRows && n < 3) {
+    if (needsRows && (validator ? validator.groups < 3 : n < 3)) {
       return {
         kind: 'refused',
         reason: 'too-few-rows',
-        message: `${fn}: 'auto' regularization needs at least 3 target rows to cross-validate λ; received ${n}. Pass more rows, or a fixed regularization (a number).`,
+        message: validator
+          ? `${fn}: 'auto' regularization needs at least 3 groups (samples) to cross-validate λ over groups; received ${validator.groups} (${n} rows). Pass more samples, or a fixed regularization (a number).`
+          : `${fn}: 'auto' regularization needs at least 3 target rows to cross-validate λ; received ${n}. Pass more rows, or a fixed regularization (a number).`,
         diagnostics: diagnosticsFor(0, Infinity, undefined, before),
       };
     }
     const rowsAvailable = base.rowLoo(Infinity) !== undefined; // λ = ∞ needs no P
     // Far beyond the sparse regime (n > 16p) select by GCV unless a rule was asked for: leverages are ≈ p/n there, so
     // LOO ≈ GCV, and GCV avoids the n·p² product. Closer in, high-leverage rows (extrapolating inputs) make GCV undersmooth.
-    const rule: SelectionRule = (needsRows && !rowsAvailable) || (!opt.selectionExplicit && n > 16 * p) ? 'gcv' : opt.selection;
+    // With groups the held-out error of whole groups replaces both (rows of a group are not independent).
+    const rule: SelectionRule = validator ? opt.selection : (needsRows && !rowsAvailable) || (!opt.selectionExplicit && n > 16 * p) ? 'gcv' : opt.selection;
+    const scoring = rule === 'gcv' ? undefined : validator;
     const candidates: Candidate[] = [];
     systems.forEach((s, si) => {
-      for (const g of opt.grid) {
-        const l = g * (s.scale > 0 ? s.scale : 1);
-        const df = s.degreesOfFreedom(l);
-        if (df > opt.maxDegreesOfFreedom * n + 1e-9) continue;
-        if (rule === 'gcv') candidates.push({ system: si, lambda: l, df, score: s.gcv(l) });
-        else {
-          const errors = s.rowLoo(l)!;
-          candidates.push({ system: si, lambda: l, df, errors, score: mean(errors) });
-        }
+      const grid = opt.grid
+        .map((g) => g * (s.scale > 0 ? s.scale : 1))
+        .map((lambda) => ({ lambda, df: s.degreesOfFreedom(lambda) }))
+        .filter(({ df }) => df <= opt.maxDegreesOfFreedom * n + 1e-9);
+      if (rule === 'gcv') {
+        for (const { lambda, df } of grid) candidates.push({ system: si, lambda, df, score: s.gcv(lambda) });
+        return;
       }
+      // Every grid value in one pass over the rows (or the folds).
+      const lambdas = grid.map((c) => c.lambda);
+      const errors = grid.length === 0 ? [] : scoring ? scoring.errors(si, lambdas) : s.rowLooGrid(lambdas)!;
+      grid.forEach(({ lambda, df }, g) => candidates.push({ system: si, lambda, df, errors: errors[g]!, score: mean(errors[g]!) }));
     });
-    const keepErrors = rule === 'gcv' ? undefined : base.rowLoo(Infinity)!;
+    const keepErrors = rule === 'gcv' ? undefined : scoring ? scoring.keep() : base.rowLoo(Infinity)!;
     const keep: Candidate = { system: 0, lambda: Infinity, df: 0, errors: keepErrors, score: keepErrors ? mean(keepErrors) : base.gcv(Infinity) };
     const picked = select(rule, candidates, keep);
-    selection = picked.summary;
+    selection = scoring ? { ...picked.summary, validation: { kind: scoring.kind, groups: scoring.groups, folds: scoring.folds } } : picked.summary;
     sysIndex = picked.chosen.system;
     lambda = picked.chosen.lambda;
     if (lambda === Infinity) {

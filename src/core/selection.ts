@@ -38,6 +38,11 @@ export interface SelectionSummary {
   /** Standard error of that gain (paired over rows), NaN for GCV. */
   readonly gainStandardError: number;
   readonly candidates: number;
+  /**
+   * How the candidates were scored when not by leave-one-row-out (or GCV): K-fold cross-validation over whole groups
+   * of rows (`groups` option); scores and the gain are then mean squared errors per group.
+   */
+  readonly validation?: { readonly kind: 'grouped-k-fold'; readonly groups: number; readonly folds: number } | undefined;
 }
 
 function mean(x: Float64Array): number {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { clearField, create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as ort from 'onnxruntime-web';
 import { AttributeProtoSchema, ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, type ModelProto, type TensorProto } from 'onnx-buf';
-import type { LvaResult } from '../../src/core/index.js';
+import { lvaUpdate, matrix, type LvaResult } from '../../src/core/index.js';
 import { adaptOnnxModel, computeOnnxSourceStatistics, inspectOnnxModel, METADATA_KEY, type OnnxAdaptResult } from '../../src/adapters/onnx/index.js';
 import { expectArrayClose } from '../helpers/expect-close.js';
 import { FIXTURES, readJson, readNpy } from '../helpers/fixtures.js';
@@ -271,6 +271,18 @@ describe('options', () => {
     const { report } = await adaptOnnxModel(f.bytes, { x: f.x, y: f.y }, { regularization: f.ref.ridge.lambda, maxRowValuesInMemory: 0, batchSize: 1 });
     expect(report).toMatchObject({ outcome: 'written', mode: 'streamed', rows: 256 });
     expectRelClose(solved(report.result).weights.data, flat(f.ref.ridge.W));
+  });
+
+  it("'auto' on the Conv head cross-validates over images (64 positions each), matching the core on NumPy's im2col rows", async () => {
+    const { report } = await adaptOnnxModel(f.bytes, { x: f.x, y: f.y }, { batchSize: 3, fitBias: false });
+    // NumPy's rows are ordered (n·H + i)·W + j, so row r belongs to image ⌊r / 64⌋.
+    const Z = f.ref.Z as number[][], W = f.ref.W as number[][];
+    const y = readNpy('onnx/cnn_conv_head.y.npy');
+    const Y = matrix(256, 1, y.data); // (N, 1, H, W) with one channel is already in row order
+    const expected = lvaUpdate(matrix(256, 200, Z.flat()), Y, { weights: matrix(200, 1, W.flat()) }, { groups: Array.from({ length: 256 }, (_, r) => Math.floor(r / 64)) });
+    expect(report.result.diagnostics.regularization.selection?.validation).toEqual({ kind: 'grouped-k-fold', groups: 4, folds: 4 });
+    expect(report.result.diagnostics.regularization.lambda).toBeCloseTo(expected.diagnostics.regularization.lambda, 4);
+    expect(report.result.kind).toBe(expected.kind);
   });
 
   it("'auto' uses GCV when streamed and leave-one-out on rows in memory", async () => {

@@ -109,6 +109,36 @@ describe.each(['cpu', 'wasm'] as const)('adaptModel on the %s backend', (backend
     tf.dispose([x, y, feats, direct, pred]);
   });
 
+  it("'auto' on a Conv2D head cross-validates over samples: each sample's output positions form one group", async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [9, 8, 2], filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1' }),
+        tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', name: 'head' }),
+      ],
+    });
+    seedWeights(model, 13);
+    const head = findHead(model);
+    const x = randomTensor([8, 9, 8, 2], 14);
+    const feats = chainedFeatures(model, x, 'head');
+    const { rows: u } = im2col(await feats.data(), feats.shape as [number, number, number, number], head.conv!);
+    const w = model.getLayer('head').getWeights();
+    const pre: Head = { weights: matrix(36, 2, await w[0]!.data()), bias: Float64Array.from(await w[1]!.data()) };
+    const y = randomTensor([8, 9, 8, 2], 15);
+    // Independent grouping: row i of the im2col matrix belongs to sample ⌊i / 72⌋ (9 × 8 positions per sample).
+    const expected = lvaUpdate(u, await asMatrix(y), pre, { groups: Array.from({ length: u.rows }, (_, i) => Math.floor(i / 72)) });
+    const report = await adaptModel(model, x, y, { batchSize: 3 }); // batches that split the samples 3 + 3 + 2
+    expect(report.result.diagnostics.regularization.selection?.validation).toEqual({ kind: 'grouped-k-fold', groups: 8, folds: 5 });
+    expect(report.result.diagnostics.regularization.lambda).toBeCloseTo(expected.diagnostics.regularization.lambda, 6);
+    expect(expected.kind).toBe('updated');
+    expect(report.outcome).toBe('written');
+    {
+      const pred = model.predict(x) as tf.Tensor;
+      expectMatrixClose(await asMatrix(pred), applyHead(u, solved(expected)), { atol: 1e-4, rtol: 1e-3 });
+      pred.dispose();
+    }
+    tf.dispose([x, y, feats]);
+  });
+
   // tfjs cannot run 'causal' Conv1D (NotImplementedError), so such a model never reaches us.
   it.each([['same'], ['valid']] as const)('Conv1D head (padding %s, dilation 2)', async (padding) => {
     const model = tf.sequential({

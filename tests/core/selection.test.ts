@@ -62,6 +62,20 @@ describe('closed-form leave-one-out', () => {
     }
   });
 
+  it.each([
+    ['dual (n < p), 3 outputs', 11, 20, 3],
+    ['primal (n > p), 3 outputs', 41, 7, 3],
+    ['primal (n > p), 1 output', 18, 5, 1],
+  ])('rowLooGrid (every λ in one pass, rows in blocks of 4) equals brute-force refits for each λ: %s', (_name, n, d, m) => {
+    const z = reluFeatures(n, d, n * 11 + d, 1, 1);
+    const q = randomMatrix(n, m, 9 + n);
+    const sys = n <= d ? dualSystem(z, q, undefined, undefined) : primalSystem({ kind: 'rows', z, q }, undefined, undefined);
+    const lambdas = [1e-3, 0.05, 0.5, 4, 20];
+    const grid = sys.rowLooGrid(lambdas)!;
+    expect(grid).toHaveLength(lambdas.length);
+    lambdas.forEach((lambda, g) => expectArrayClose(grid[g]!, bruteForceLoo(z, q, lambda, undefined), { atol: 1e-9, rtol: 1e-7 }));
+  });
+
   it('primal and dual forms agree on Δ, degrees of freedom, LOO and GCV', () => {
     const z = randomMatrix(12, 12, 50);
     const q = randomMatrix(12, 3, 51);
@@ -196,5 +210,94 @@ describe("regularization: 'auto'", () => {
     const r = lvaUpdate(z, y, head, { source: computeSourceStatistics(randomMatrix(50, 6, 9)), metric: 'best' });
     expect(r.diagnostics.regularization.selection?.candidates).toBe(2 * 37 + 1);
     expect(['identity', 'source']).toContain(r.diagnostics.metric);
+  });
+});
+
+describe('groups: cross-validation over whole groups of rows', () => {
+  /** Rows in groups of `size`: each group is one random base row plus small jitter, with one shared noise draw. */
+  function grouped(groupsCount: number, size: number, d: number, seed: number, truth: Head, noiseSd = 0.6) {
+    const base = randomMatrix(groupsCount, d, seed), jitter = randomMatrix(groupsCount * size, d, seed + 1, 0.05);
+    const noise = randomMatrix(groupsCount, 1, seed + 2, noiseSd);
+    const z = matrix(groupsCount * size, d, jitter.data.map((v, i) => v + base.data[Math.floor(i / (size * d)) * d + (i % d)]!));
+    const clean = applyHead(z, truth);
+    const y = matrix(z.rows, 1, clean.data.map((v, i) => v + noise.data[Math.floor(i / size)]!));
+    const ids = Array.from({ length: z.rows }, (_, i) => Math.floor(i / size));
+    return { z, y, ids };
+  }
+
+  /** Independent leave-one-group-out (ml-matrix solves) for one absolute λ: mean over groups of the group's squared error. */
+  function bruteForceLogo(z: Matrix, q: Matrix, ids: number[], lambda: number): number {
+    const G = Math.max(...ids) + 1;
+    let total = 0;
+    for (let g = 0; g < G; g++) {
+      const tr = ids.flatMap((v, i) => (v === g ? [] : [i])), te = ids.flatMap((v, i) => (v === g ? [i] : []));
+      const zk = takeRows(z, tr), qk = takeRows(q, tr);
+      const A = toMl(matmul(transpose(zk), zk)).add(MlMatrix.eye(z.cols).mul(lambda));
+      const delta = mlSolve(A, toMl(matmul(transpose(zk), qk)));
+      const pred = toMl(takeRows(z, te)).mmul(delta);
+      for (let r = 0; r < te.length; r++) for (let k = 0; k < q.cols; k++) total += (q.data[te[r]! * q.cols + k]! - pred.get(r, k)) ** 2;
+    }
+    return total / G;
+  }
+
+  it('with ≤ 5 groups it is exact leave-one-group-out: the chosen λ and its score match brute-force refits', () => {
+    const d = 6;
+    const truth: Head = { weights: randomMatrix(d, 1, 70) };
+    const head: Head = { weights: randomMatrix(d, 1, 71, 0.3) };
+    const { z, y, ids } = grouped(5, 8, d, 72, truth);
+    const r = lvaUpdate(z, y, head, { groups: ids, fitBias: false });
+    const sel = r.diagnostics.regularization.selection!;
+    expect(sel.validation).toEqual({ kind: 'grouped-k-fold', groups: 5, folds: 5 });
+    const q = sub(y, applyHead(z, head));
+    // The grid in absolute units: relative values × the mean eigenvalue of ZᵀZ (trace / min(n, p)).
+    let trace = 0;
+    for (const v of z.data) trace += v * v;
+    const scale = trace / Math.min(z.rows, d);
+    const scores = Array.from({ length: 37 }, (_, i) => 10 ** (-8 + i / 3) * scale).map((lambda) => ({ lambda, score: bruteForceLogo(z, q, ids, lambda) }));
+    let keep = 0;
+    for (const v of q.data) keep += v * v;
+    const best = scores.reduce((a, c) => (c.score < a.score ? c : a), { lambda: Infinity, score: keep / 5 });
+    expect(r.diagnostics.regularization.lambda / best.lambda).toBeCloseTo(1, 10);
+    expect(sel.chosenScore).toBeCloseTo(best.score, 8);
+    expect(sel.noAdaptationScore).toBeCloseTo(keep / 5, 10);
+  });
+
+  it('rows copied within a group fool leave-one-row-out but not the grouped choice, which predicts new groups better', () => {
+    // 16 groups of 12 near-copies, one noise draw per group: a fit can memorise each group's noise.
+    const d = 12;
+    const truth: Head = { weights: randomMatrix(d, 1, 280, 0.3) };
+    const head: Head = { weights: randomMatrix(d, 1, 281, 0.2) };
+    const fit = grouped(16, 12, d, 282, truth, 1), test = grouped(400, 1, d, 283, truth, 1);
+    const rowLoo = lvaUpdate(fit.z, fit.y, head, { fitBias: false });
+    const byGroup = lvaUpdate(fit.z, fit.y, head, { fitBias: false, groups: fit.ids });
+    const err = (h: Head) => sub(applyHead(test.z, h), test.y).data.reduce((s, v) => s + v * v, 0) / test.z.rows;
+    const lambdaOf = (x: typeof rowLoo) => x.diagnostics.regularization.lambda;
+    expect(lambdaOf(byGroup)).toBeGreaterThan(10 * lambdaOf(rowLoo));
+    if (rowLoo.kind !== 'updated' || byGroup.kind !== 'updated') throw new Error(`${rowLoo.kind} / ${byGroup.kind}`);
+    expect(err(byGroup.head)).toBeLessThan(0.8 * err(rowLoo.head));
+    expect(err(byGroup.head)).toBeLessThan(0.8 * err(head)); // leave-one-row-out barely beats not adapting
+    expect(rowLoo.diagnostics.regularization.selection?.validation).toBeUndefined();
+    expect(byGroup.diagnostics.ensemble).toBeUndefined(); // the 'auto' ensemble is off with groups
+  });
+
+  it('an explicit ensemble subsamples whole groups', () => {
+    const d = 40;
+    const { z, y, ids } = grouped(10, 4, d, 90, { weights: randomMatrix(d, 1, 91) });
+    const r = lvaUpdate(z, y, { weights: randomMatrix(d, 1, 92, 0.1) }, { fitBias: false, groups: ids, ensemble: { rounds: 5, fraction: 0.8 } });
+    expect(r.diagnostics.ensemble).toMatchObject({ rounds: 5, fraction: 0.8 });
+    expect(r.diagnostics.form).toBe('dual');
+  });
+
+  it('checks groups: one integer per row, at least 3 groups for auto, rows only', () => {
+    const z = randomMatrix(12, 3, 1), y = randomMatrix(12, 1, 2), head: Head = { weights: randomMatrix(3, 1, 3) };
+    expect(() => lvaUpdate(z, y, head, { groups: [0, 1] })).toThrow(/groups has 2 entries but there are 12 rows; pass one group id per row/);
+    expect(() => lvaUpdate(z, y, head, { groups: Array.from({ length: 12 }, (_, i) => i / 2) })).toThrow(/groups\[1\] is 0.5; group ids must be integers/);
+    expect(() => lvaUpdate(z, y, head, { groups: 'abc' as never })).toThrow(/groups must be an array with one integer group id per row/);
+    const two = lvaUpdate(z, y, head, { groups: Array.from({ length: 12 }, (_, i) => i % 2) });
+    expect(two.kind === 'refused' && two.message).toMatch(/needs at least 3 groups \(samples\) to cross-validate λ over groups; received 2 \(12 rows\)/);
+    // Every row its own group is plain leave-one-out, bit for bit.
+    expect(lvaUpdate(z, y, head, { groups: Array.from({ length: 12 }, (_, i) => 100 + i) })).toEqual(lvaUpdate(z, y, head));
+    // A fixed λ needs no validation: groups change nothing.
+    expect(lvaUpdate(z, y, head, { groups: Array.from({ length: 12 }, (_, i) => i % 2), regularization: 0.5 })).toEqual(lvaUpdate(z, y, head, { regularization: 0.5 }));
   });
 });

@@ -3,7 +3,7 @@ import { match } from 'ts-pattern';
 import { LvaAccumulator } from '../../core/accumulator.js';
 import { OptionError, ShapeError } from '../../core/errors.js';
 import { applyHead, type Head } from '../../core/head.js';
-import { lvaUpdate, type LvaResult } from '../../core/lva.js';
+import { lvaUpdate, sampleGroups, type LvaResult } from '../../core/lva.js';
 import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../core/options.js';
@@ -421,6 +421,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
 
     const tf = performance.now();
     const zParts: Matrix[] = [], yParts: Matrix[] = [];
+    const perSample: number[] = [];
     let acc: LvaAccumulator | undefined;
     let checked = false;
     await session.run(x, [head.input, head.output], 'features', (out, start, end) => {
@@ -442,6 +443,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
       if (!acc && rowsTotal * z.cols <= budget) {
         zParts.push(z);
         yParts.push(yr);
+        perSample.push(z.rows / (end - start));
         return;
       }
       if (!acc) {
@@ -477,7 +479,9 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
       void _fixed;
       result = acc.solve(streamable);
     } else {
-      result = lvaUpdate(concatRows(zParts), concatRows(yParts), pre, coreOptions);
+      // Rows of one sample (a Conv head's positions) are correlated: cross-validate over samples, not rows.
+      const groups = perSample.some((k) => k > 1) ? sampleGroups(zParts.map((z, i) => [z.rows, perSample[i]!] as const)) : undefined;
+      result = lvaUpdate(concatRows(zParts), concatRows(yParts), pre, groups ? { ...coreOptions, groups } : coreOptions);
     }
     times.solve = (performance.now() - tsol) / 1000;
     faultPoint('onnx:solve');

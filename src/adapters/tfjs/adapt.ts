@@ -3,7 +3,7 @@ import { match } from 'ts-pattern';
 import { LvaAccumulator } from '../../core/accumulator.js';
 import { OptionError, ShapeError } from '../../core/errors.js';
 import { applyHead, type Head } from '../../core/head.js';
-import { lvaUpdate, lvaUpdateFromResidue, type LvaResult } from '../../core/lva.js';
+import { lvaUpdate, lvaUpdateFromResidue, sampleGroups, type LvaResult } from '../../core/lva.js';
 import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
@@ -242,6 +242,8 @@ export async function modelLoss(model: tf.LayersModel, x: tf.Tensor, y: tf.Tenso
 class RowCollector {
   private readonly zParts: Matrix[] = [];
   private readonly yParts: Matrix[] = [];
+  /** Rows per sample of each kept part (conv and sequence heads have one row per output position). */
+  private readonly perSample: number[] = [];
   private acc: LvaAccumulator | undefined;
   rows = 0;
   constructor(private readonly pre: Head, private readonly options: LvaOptions, private readonly budget: number) {}
@@ -258,6 +260,7 @@ class RowCollector {
     if (!this.acc && this.rows * rows.cols <= this.budget) {
       this.zParts.push(rows);
       this.yParts.push(targets);
+      this.perSample.push(rows.rows / samples);
       return;
     }
     if (!this.acc) {
@@ -284,7 +287,9 @@ class RowCollector {
     }
     if (this.rows === 0) throw new ShapeError('adaptModel: no target rows were seen; pass at least one target sample.', [1], [0]);
     const z = concatRows(this.zParts), y = concatRows(this.yParts);
-    return { result: solver ? solver(z, y) : lvaUpdate(z, y, this.pre, this.options), mode: 'rows' };
+    // Rows of one sample are correlated: cross-validate over samples, not rows (regression only).
+    const groups = this.perSample.some((k) => k > 1) ? sampleGroups(this.zParts.map((part, i) => [part.rows, this.perSample[i]!] as const)) : undefined;
+    return { result: solver ? solver(z, y) : lvaUpdate(z, y, this.pre, groups ? { ...this.options, groups } : this.options), mode: 'rows' };
   }
 }
 
@@ -512,7 +517,8 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
       const jd: Matrix = { rows: zp.rows, cols: zp.cols, data: zp.data.map((v, i) => (v - zm.data[i]!) / (2 * step)) };
       const jdW = applyHead(jd, { weights: pre.weights });
       const q: Matrix = { rows: yr.rows, cols: yr.cols, data: yr.data.map((v, i) => v - fx.data[i]! - jdW.data[i]!) };
-      result = lvaUpdateFromResidue(zt, q, pre, coreOptions);
+      const positions = zt.rows / n;
+      result = lvaUpdateFromResidue(zt, q, pre, positions > 1 ? { ...coreOptions, groups: sampleGroups([[zt.rows, positions]]) } : coreOptions);
     }
     faultPoint('tfjs:solve');
     const tSolve0 = performance.now();
