@@ -1,6 +1,6 @@
 import { solveLower, solveUpperT } from './cholesky.js';
 import { eigh } from './eigh.js';
-import { gram, kernel, matmulTN, multiplyABt, transpose, type Matrix } from './matrix.js';
+import { gram, kernel, matmul, matmulTN, multiplyABt, transpose, type Matrix } from './matrix.js';
 
 /**
  * A ridge problem toward the anchor, min ‖Z·Δ − Q‖² + λ·tr(ΔᵀSΔ), decomposed once so that every λ is cheap.
@@ -171,15 +171,8 @@ export function dualSystem(
   const { values: mu, vectorsT: ut } = eigh(precomputed?.kernel ?? kernel(zw));
   const cutoff = relativeCutoff(mu, n, p, rcond);
   const { rank, scale } = summarize(mu, cutoff, n, p);
-  // Qt = Uᵀ·Q (n×m): coordinates of the residue in the eigenbasis.
-  const qt = new Float64Array(n * m);
-  for (let j = 0; j < n; j++) {
-    for (let i = 0; i < n; i++) {
-      const u = ut.data[j * n + i]!;
-      if (u === 0) continue;
-      for (let k = 0; k < m; k++) qt[j * m + k] += u * q.data[i * m + k]!;
-    }
-  }
+  // Qt = Uᵀ·Q (n×m): coordinates of the residue in the eigenbasis (the eigenvectors are the rows of ut).
+  const qt = matmul(ut, q).data;
   const residualSq = columnSquares(q);
   /** U·diag(f)·Qt (n×m). */
   const mix = (f: Float64Array): Float64Array => {
@@ -288,14 +281,7 @@ export function primalSystem(
   const cutoff = relativeCutoff(mu, n, p, rcond);
   const { rank, scale } = summarize(mu, cutoff, n, p);
   // C = Vᵀ·B_w (p×m)
-  const c = new Float64Array(p * m);
-  for (let j = 0; j < p; j++) {
-    for (let i = 0; i < p; i++) {
-      const v = vt.data[j * p + i]!;
-      if (v === 0) continue;
-      for (let k = 0; k < m; k++) c[j * m + k] += v * bw.data[i * m + k]!;
-    }
-  }
+  const c = matmul(vt, bw).data;
   // P = Z_w·V (n×p), only when rows are kept: needed for exact leave-one-out.
   // P = Z_w·V (n×p), computed on first use: only exact leave-one-out needs it (an n·p² product, as costly as the Gram).
   let cachedP: Float64Array | undefined;
