@@ -188,16 +188,18 @@ function solveRows(fn: string, latents: Matrix, residue: Matrix, head: Head, opt
     : undefined;
   const solveSubset = (pick: readonly number[] | undefined): LvaResult => {
     const zz = pick ? takeRows(z, pick) : z, qq = pick ? takeRows(residue, pick) : residue;
+    const groups = grouping && (pick ? denseGroups(pick.map((i) => grouping.ids[i]!)) : grouping);
+    const folds = groups && opt.regularization === 'auto' ? groupFolds(zz, qq, groups) : undefined;
+    const dualInput = (i: number) => (pick ? { zw: takeRows(cache![i]!.zw, pick), kernel: principalSubmatrix(cache![i]!.kernel, pick) } : cache![i]!);
     const systems = metrics.map((mc, i) =>
       cache
-        ? dualSystem(zz, qq, mc.factor, opt.rcond, pick ? { zw: takeRows(cache[i]!.zw, pick), kernel: principalSubmatrix(cache[i]!.kernel, pick) } : cache[i]!)
-        : primalSystem({ kind: 'rows', z: zz, q: qq }, mc.factor, opt.rcond),
+        ? dualSystem(zz, qq, mc.factor, opt.rcond, dualInput(i))
+        : folds
+          ? // The folds' statistics add up to the full Gram: no second pass over the rows (and no leave-one-out, so no P).
+            primalSystem({ kind: 'statistics', stats: { ...folds.total(), residualSq: columnSquaresOf(qq), rows: zz.rows } }, mc.factor, opt.rcond)
+          : primalSystem({ kind: 'rows', z: zz, q: qq }, mc.factor, opt.rcond),
     );
-    const groups = grouping && (pick ? denseGroups(pick.map((i) => grouping.ids[i]!)) : grouping);
-    const validator =
-      groups && opt.regularization === 'auto'
-        ? groupedValidator(zz, qq, groups, metrics, opt, cache && ((i: number) => (pick ? { zw: takeRows(cache[i]!.zw, pick), kernel: principalSubmatrix(cache[i]!.kernel, pick) } : cache[i]!)))
-        : undefined;
+    const validator = folds ? groupedValidator(zz, qq, groups!, folds, metrics, opt, cache && dualInput) : undefined;
     return finish(fn, head, opt, systems, metrics, targetNorm, validator);
   };
   const full = solveSubset(undefined);
@@ -282,22 +284,21 @@ export interface Validator {
 /** Most folds a grouped cross-validation uses: each fold costs one eigendecomposition of the training part. */
 const MAX_GROUP_FOLDS = 5;
 
-/**
- * K-fold cross-validation over whole groups (K = min(groups, 5)), groups dealt to folds in a deterministic shuffled
- * order. Each fold refits on the other folds with the same absolute λ values: primal folds from Gram statistics
- * (the full Gram minus the fold's own, one pass over the rows for all folds), dual folds from principal submatrices of
- * the kernel.
- */
-function groupedValidator(
-  z: Matrix,
-  q: Matrix,
-  groups: RowGroups,
-  metrics: readonly MetricChoice[],
-  opt: ResolvedLvaOptions,
-  dualCache: ((metric: number) => { readonly zw: Matrix; readonly kernel: Matrix }) | undefined,
-): Validator {
+/** Whole groups dealt to K = min(groups, 5) folds, with each fold's Gram and cross statistics (computed on first use). */
+interface GroupFolds {
+  readonly K: number;
+  readonly test: readonly (readonly number[])[];
+  readonly train: readonly (readonly number[])[];
+  /** Z_fᵀZ_f and Z_fᵀQ_f of each fold's own rows. */
+  stats(): readonly { readonly gram: Matrix; readonly cross: Matrix }[];
+  /** Their sums: the statistics of all rows. */
+  total(): { readonly gram: Matrix; readonly cross: Matrix };
+}
+
+function groupFolds(z: Matrix, q: Matrix, groups: RowGroups): GroupFolds {
   const n = z.rows, p = z.cols, m = q.cols, G = groups.count;
   const K = Math.min(G, MAX_GROUP_FOLDS);
+  // Groups dealt to folds in a shuffled order that depends only on the sizes (deterministic, like the ensemble).
   const order = Array.from({ length: G }, (_, g) => g);
   const next = mulberry32(0x85ebca6b ^ (n * 2654435761) ^ (G * 40503));
   for (let i = G - 1; i > 0; i--) {
@@ -311,23 +312,50 @@ function groupedValidator(
     const f = foldOfGroup[groups.ids[i]!]!;
     for (let k = 0; k < K; k++) (k === f ? test : train)[k]!.push(i);
   }
-  // Primal folds: Gram and cross statistics of each fold; a fold's training statistics are the total minus its own.
   let stats: { gram: Matrix; cross: Matrix }[] | undefined;
-  let total: { gram: Float64Array; cross: Float64Array } | undefined;
-  const primalStats = () => {
-    if (!stats) {
-      stats = test.map((rows) => {
-        const zf = takeRows(z, rows), qf = takeRows(q, rows);
-        return { gram: gram(zf), cross: matmulTN(zf, qf) };
-      });
-      total = { gram: new Float64Array(p * p), cross: new Float64Array(p * m) };
-      for (const s of stats) {
-        for (let i = 0; i < p * p; i++) total.gram[i] += s.gram.data[i]!;
-        for (let i = 0; i < p * m; i++) total.cross[i] += s.cross.data[i]!;
-      }
+  let total: { gram: Matrix; cross: Matrix } | undefined;
+  const compute = () => {
+    stats = test.map((rows) => {
+      const zf = takeRows(z, rows), qf = takeRows(q, rows);
+      return { gram: gram(zf), cross: matmulTN(zf, qf) };
+    });
+    const g = new Float64Array(p * p), c = new Float64Array(p * m);
+    for (const s of stats) {
+      for (let i = 0; i < p * p; i++) g[i] += s.gram.data[i]!;
+      for (let i = 0; i < p * m; i++) c[i] += s.cross.data[i]!;
     }
-    return { stats, total: total! };
+    total = { gram: { rows: p, cols: p, data: g }, cross: { rows: p, cols: m, data: c } };
   };
+  return {
+    K,
+    test,
+    train,
+    stats: () => (stats ?? (compute(), stats!)),
+    total: () => (total ?? (compute(), total!)),
+  };
+}
+
+function columnSquaresOf(q: Matrix): Float64Array {
+  const out = new Float64Array(q.cols);
+  for (let i = 0; i < q.rows; i++) for (let k = 0; k < q.cols; k++) out[k] += q.data[i * q.cols + k]! ** 2;
+  return out;
+}
+
+/**
+ * K-fold cross-validation over whole groups: each fold refits on the other folds with the same absolute λ values —
+ * primal folds from statistics (the total minus the fold's own), dual folds from principal submatrices of the kernel.
+ */
+function groupedValidator(
+  z: Matrix,
+  q: Matrix,
+  groups: RowGroups,
+  folds: GroupFolds,
+  metrics: readonly MetricChoice[],
+  opt: ResolvedLvaOptions,
+  dualCache: ((metric: number) => { readonly zw: Matrix; readonly kernel: Matrix }) | undefined,
+): Validator {
+  const n = z.rows, p = z.cols, m = q.cols, G = groups.count;
+  const { K, test, train } = folds;
   const foldSystem = (metric: number, f: number): RidgeSystem => {
     const L = metrics[metric]!.factor, rows = train[f]!;
     const dual = opt.form === 'dual' || (opt.form === 'auto' && rows.length <= p);
@@ -335,8 +363,8 @@ function groupedValidator(
       const cached = dualCache?.(metric);
       return dualSystem(takeRows(z, rows), takeRows(q, rows), L, opt.rcond, cached ? { zw: takeRows(cached.zw, rows), kernel: principalSubmatrix(cached.kernel, rows) } : undefined);
     }
-    const { stats: s, total: t } = primalStats();
-    const g = t.gram.map((v, i) => v - s[f]!.gram.data[i]!), c = t.cross.map((v, i) => v - s[f]!.cross.data[i]!);
+    const own = folds.stats()[f]!, t = folds.total();
+    const g = t.gram.data.map((v, i) => v - own.gram.data[i]!), c = t.cross.data.map((v, i) => v - own.cross.data[i]!);
     return primalSystem({ kind: 'statistics', stats: { gram: { rows: p, cols: p, data: g }, cross: { rows: p, cols: m, data: c }, residualSq: new Float64Array(m), rows: rows.length } }, L, opt.rcond);
   };
   const keep = new Float64Array(G);
