@@ -332,6 +332,13 @@ function table(rows: [string, string][]): string {
 
 const fmt = (v: number): string => (v === 0 ? '0' : !Number.isFinite(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5 ? String(Number(v.toPrecision(4))) : v.toExponential(2));
 
+/** How λ was chosen, for the summary: ", by leave-one-out" or ", by 4-fold cross-validation over 16 samples". */
+function selectionText(sel: OnnxAdaptReport['result']['diagnostics']['regularization']['selection']): string {
+  if (!sel) return '';
+  if (sel.validation) return `, chosen by ${sel.validation.folds}-fold cross-validation over ${sel.validation.groups} samples`;
+  return sel.rule === 'gcv' ? ', chosen by GCV' : `, chosen by leave-one-out (${sel.rule})`;
+}
+
 function summary(report: OnnxAdaptReport, out: string): string {
   const d = report.result.diagnostics;
   const reg = d.regularization;
@@ -344,7 +351,7 @@ function summary(report: OnnxAdaptReport, out: string): string {
     ['weights', `${report.weight.name} [${report.weight.dims.join(', ')}] ${report.weight.dtype}, ${report.weight.storage}${report.bias ? `; bias ${report.bias.name} [${report.bias.dims.join(', ')}]` : ''}`],
     ['samples / rows', `${report.samples} / ${report.rows} (${report.mode === 'rows' ? 'rows in memory' : 'streamed, GCV'})`],
     ['width / outputs', `${d.width} / ${d.outputs}, rank ${d.rank}`],
-    ['regularization', `${reg.mode}: λ = ${fmt(reg.lambda)}${Number.isFinite(reg.relativeLambda) ? ` (${fmt(reg.relativeLambda)} × mean eigenvalue)` : ''}, metric ${d.metric}`],
+    ['regularization', `${reg.mode}: λ = ${fmt(reg.lambda)}${Number.isFinite(reg.relativeLambda) ? ` (${fmt(reg.relativeLambda)} × mean eigenvalue)` : ''}, metric ${d.metric}${selectionText(reg.selection)}`],
     ['residual ‖Q‖', `${fmt(norm(d.residualBefore))} → ${fmt(norm(d.residualAfter))}`],
   ];
   if (report.validation) rows.push(['validation MSE', `${fmt(report.validation.before)} → ${fmt(report.validation.after)}`]);
