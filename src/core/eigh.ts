@@ -1,4 +1,5 @@
 import { ShapeError } from './errors.js';
+import { withKernels } from './kernels.js';
 import type { Matrix } from './matrix.js';
 
 /** Eigendecomposition of a symmetric matrix A = Σ_j values[j]·v_j·v_jᵀ. */
@@ -20,6 +21,9 @@ export function eigh(a: Matrix): SymmetricEigen {
   const n = a.rows;
   if (a.cols !== n) throw new ShapeError(`eigh: expected a square matrix; received ${a.rows}×${a.cols}.`, [n, n], [a.rows, a.cols]);
   if (n === 0) return { values: new Float64Array(0), vectorsT: { rows: 0, cols: 0, data: new Float64Array(0) } };
+  // The same algorithm in WebAssembly (SIMD) where it pays; its memory is held only up to n = 1536 (3·n² values).
+  const fast = n >= 16 && n <= 1536 ? eighWasm(a) : undefined;
+  if (fast) return fast;
 
   // Work on a full symmetric copy built from the upper triangle.
   const A = new Float64Array(n * n);
@@ -103,9 +107,22 @@ export function eigh(a: Matrix): SymmetricEigen {
     }
   }
 
-  tridiagonalQr(diag, off, E, n);
+  tridiagonalQr(diag, off, n, (lo, hi, cosines, sines) => {
+    for (let k = lo; k < hi; k++) {
+      const cs = cosines[k]!, sn = sines[k]!;
+      const r0 = k * n, r1 = r0 + n;
+      for (let j = 0; j < n; j++) {
+        const t1 = E[r0 + j]!, t2 = E[r1 + j]!;
+        E[r0 + j] = cs * t1 + sn * t2;
+        E[r1 + j] = cs * t2 - sn * t1;
+      }
+    }
+  });
+  return sorted(diag, E, n);
+}
 
-  // Sort descending, permuting the eigenvector rows with the values.
+/** Eigenvalues in decreasing order, with the eigenvector rows of E permuted alike. */
+function sorted(diag: Float64Array, E: Float64Array, n: number): SymmetricEigen {
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => diag[y]! - diag[x]!);
   const values = new Float64Array(n);
   const vt = new Float64Array(n * n);
@@ -116,11 +133,64 @@ export function eigh(a: Matrix): SymmetricEigen {
   return { values, vectorsT: { rows: n, cols: n, data: vt } };
 }
 
+/** Rotations logged per flush of the WebAssembly path: at most three 2 MB arrays (a full solve needs about n²). */
+const logRotations = (n: number): number => Math.min(1 << 18, Math.max(1024, 2 * n * n));
+
 /**
- * Implicit symmetric QR on the tridiagonal (d, e), accumulating the rotations into the rows of `E`.
- * Each sweep chases a bulge down an unreduced block after a Wilkinson-shifted first rotation.
+ * {@link eigh} through the WebAssembly kernels: Householder reduction and reflector accumulation there, the scalar
+ * bulge chase here, and its rotations logged and applied to E in column blocks (each block stays in cache through all
+ * logged sweeps). `undefined` when WebAssembly is unavailable.
  */
-function tridiagonalQr(d: Float64Array, e: Float64Array, E: Float64Array, n: number): void {
+function eighWasm(a: Matrix): SymmetricEigen | undefined {
+  const n = a.rows, nn = n * n, LOG_ROTATIONS = logRotations(n);
+  return withKernels(8 * (3 * nn + 3 * n + 32 + 3 * LOG_ROTATIONS), (k, heap) => {
+    const A = heap.alloc(nn), R = heap.alloc(nn), E = heap.alloc(nn);
+    const diagAt = heap.alloc(n), offAt = heap.alloc(n), scratch = heap.alloc(n), carry = heap.alloc(32);
+    const sweepsAt = heap.alloc(LOG_ROTATIONS), cosAt = heap.alloc(LOG_ROTATIONS), sinAt = heap.alloc(LOG_ROTATIONS);
+    const { f64, i32 } = heap;
+    const base = A / 8;
+    for (let i = 0; i < n; i++) {
+      for (let j = i; j < n; j++) {
+        const v = a.data[i * n + j]!;
+        f64[base + i * n + j] = v;
+        f64[base + j * n + i] = v;
+      }
+    }
+    k.tridiagonalize(A, R, n, diagAt, offAt, scratch);
+    k.accumulateReflectors(R, E, n);
+    const diag = Float64Array.from(heap.view(diagAt, n)), off = Float64Array.from(heap.view(offAt, n));
+    let sweeps = 0, rotations = 0;
+    const flush = () => {
+      if (sweeps > 0) k.applySweeps(E, n, sweeps, sweepsAt, cosAt, sinAt, carry);
+      sweeps = 0;
+      rotations = 0;
+    };
+    tridiagonalQr(diag, off, n, (lo, hi, cosines, sines) => {
+      if (rotations + (hi - lo) > LOG_ROTATIONS || sweeps >= LOG_ROTATIONS) flush();
+      i32[sweepsAt / 4 + 2 * sweeps] = lo;
+      i32[sweepsAt / 4 + 2 * sweeps + 1] = hi;
+      f64.set(cosines.subarray(lo, hi), cosAt / 8 + rotations);
+      f64.set(sines.subarray(lo, hi), sinAt / 8 + rotations);
+      sweeps++;
+      rotations += hi - lo;
+    });
+    flush();
+    return sorted(diag, Float64Array.from(heap.view(E, nn)), n);
+  });
+}
+
+/**
+ * Implicit symmetric QR on the tridiagonal (d, e). Each sweep chases a bulge down an unreduced block lo…hi after a
+ * Wilkinson-shifted first rotation; `onSweep` receives its rotations (entries lo…hi−1 of the arrays: rotation k mixes
+ * rows k and k+1 of the eigenvector matrix) to accumulate them in order.
+ */
+function tridiagonalQr(
+  d: Float64Array,
+  e: Float64Array,
+  n: number,
+  onSweep: (lo: number, hi: number, cosines: Float64Array, sines: Float64Array) => void,
+): void {
+  const cosines = new Float64Array(n), sines = new Float64Array(n);
   const eps = Number.EPSILON;
   let hi = n - 1;
   let iterations = 0;
@@ -150,6 +220,8 @@ function tridiagonalQr(d: Float64Array, e: Float64Array, E: Float64Array, n: num
       const cs = r === 0 ? 1 : x / r;
       const sn = r === 0 ? 0 : z / r;
       if (k > lo) e[k - 1] = r;
+      cosines[k] = cs;
+      sines[k] = sn;
       const dk = d[k]!, dk1 = d[k + 1]!, ek = e[k]!;
       d[k] = cs * cs * dk + 2 * cs * sn * ek + sn * sn * dk1;
       d[k + 1] = sn * sn * dk - 2 * cs * sn * ek + cs * cs * dk1;
@@ -159,12 +231,7 @@ function tridiagonalQr(d: Float64Array, e: Float64Array, E: Float64Array, n: num
         z = sn * e[k + 1]!;
         e[k + 1] = cs * e[k + 1]!;
       }
-      const r0 = k * n, r1 = r0 + n;
-      for (let j = 0; j < n; j++) {
-        const t1 = E[r0 + j]!, t2 = E[r1 + j]!;
-        E[r0 + j] = cs * t1 + sn * t2;
-        E[r1 + j] = cs * t2 - sn * t1;
-      }
     }
+    onSweep(lo, hi, cosines, sines);
   }
 }

@@ -1,4 +1,5 @@
 import { NonFiniteError, ShapeError } from './errors.js';
+import { withKernels } from './kernels.js';
 
 /** Dense row-major float64 matrix; `data.length === rows * cols`. */
 export interface Matrix {
@@ -105,6 +106,7 @@ export function matmulTN(a: Matrix, b: Matrix): Matrix {
  * Rows are processed four at a time so each pass over `g` does four rank-one updates.
  */
 export function addGramUpper(g: Float64Array, z: Float64Array, rows: number, d: number, scale = 1): void {
+  if (scale === 1 && rows >= 8 && d >= 8 && addGramUpperWasm(g, z, rows, d)) return;
   let r = 0;
   for (; r + 4 <= rows; r += 4) {
     const b0 = r * d, b1 = b0 + d, b2 = b1 + d, b3 = b2 + d;
@@ -128,6 +130,45 @@ export function addGramUpper(g: Float64Array, z: Float64Array, rows: number, d: 
   }
 }
 
+/** Rows per block copied into the WebAssembly memory (about 8 MB of them). */
+const rowsPerBlock = (width: number): number => Math.max(4, Math.floor((1 << 20) / Math.max(1, width)));
+
+/** {@link addGramUpper} through the SIMD kernel, rows copied in blocks; false when WebAssembly is unavailable. */
+function addGramUpperWasm(g: Float64Array, z: Float64Array, rows: number, d: number): boolean {
+  const block = Math.min(rows, rowsPerBlock(d));
+  return (
+    withKernels(8 * (d * d + block * d), (k, heap) => {
+      const G = heap.alloc(d * d), Z = heap.alloc(block * d);
+      heap.view(G, d * d).set(g.subarray(0, d * d));
+      for (let r0 = 0; r0 < rows; r0 += block) {
+        const r1 = Math.min(rows, r0 + block);
+        heap.view(Z, (r1 - r0) * d).set(z.subarray(r0 * d, r1 * d));
+        k.addGramUpper(G, Z, r1 - r0, d);
+      }
+      g.set(heap.view(G, d * d));
+      return true;
+    }) === true
+  );
+}
+
+/** {@link multiplyABt} through the SIMD kernel, rows of A in blocks; undefined when WebAssembly is unavailable. */
+function multiplyABtWasm(a: Matrix, b: Matrix): Matrix | undefined {
+  const n = a.rows, k = b.rows, p = a.cols;
+  const block = Math.min(n, rowsPerBlock(p + k));
+  return withKernels(8 * (k * p + block * (p + k)), (kernels, heap) => {
+    const B = heap.alloc(k * p), A = heap.alloc(block * p), O = heap.alloc(block * k);
+    heap.view(B, k * p).set(b.data.subarray(0, k * p));
+    const out = new Float64Array(n * k);
+    for (let r0 = 0; r0 < n; r0 += block) {
+      const r1 = Math.min(n, r0 + block);
+      heap.view(A, (r1 - r0) * p).set(a.data.subarray(r0 * p, r1 * p));
+      kernels.multiplyABt(A, B, O, r1 - r0, k, p);
+      out.set(heap.view(O, (r1 - r0) * k), r0 * k);
+    }
+    return { rows: n, cols: k, data: out };
+  });
+}
+
 /** Copies the upper triangle of a square matrix into its lower triangle. */
 export function symmetrizeFromUpper(g: Float64Array, d: number): void {
   for (let i = 0; i < d; i++) for (let j = i + 1; j < d; j++) g[j * d + i] = g[i * d + j]!;
@@ -148,6 +189,11 @@ export function gram(z: Matrix): Matrix {
  */
 export function multiplyABt(a: Matrix, b: Matrix, symmetric = false): Matrix {
   if (a.cols !== b.cols) throw new ShapeError(`multiplyABt: widths differ (${a.cols} vs ${b.cols}).`, [a.cols], [b.cols]);
+  // The SIMD kernel computes every entry (also under `symmetric`: entry (i, j) and (j, i) are the same sums there).
+  if (a.rows * b.rows * a.cols >= 1 << 15) {
+    const fast = multiplyABtWasm(a, b);
+    if (fast) return fast;
+  }
   const n = a.rows, k = b.rows, p = a.cols, A = a.data, B = b.data;
   const out = new Float64Array(n * k);
   for (let i = 0; i < n; i += 4) {

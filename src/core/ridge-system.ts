@@ -1,5 +1,6 @@
 import { solveLower, solveUpperT } from './cholesky.js';
 import { eigh } from './eigh.js';
+import { withKernels } from './kernels.js';
 import { gram, kernel, matmul, matmulTN, multiplyABt, transpose, type Matrix } from './matrix.js';
 
 /**
@@ -104,6 +105,27 @@ function looValue(s: number, h: number): number {
  */
 function looGrid(R: Float64Array, n: number, r: number, coef: Float64Array, lev: Float64Array, G: number, m: number, base: Float64Array | undefined): Float64Array[] {
   const W = G * m;
+  if (n * r * W >= 1 << 15) {
+    // The same loops in the SIMD kernel; the rows go in blocks of at most ~8 MB.
+    const block = Math.max(4, Math.min(n, Math.floor((1 << 20) / Math.max(1, r + m))));
+    const fast = withKernels(8 * (r * W + r * G + block * (r + m + G) + 4 * W + 4 * G), (k, heap) => {
+      const C = heap.alloc(r * W), L = heap.alloc(r * G), Rb = heap.alloc(block * r), Bb = heap.alloc(block * m), O = heap.alloc(G * block);
+      const acc = heap.alloc(4 * W), h = heap.alloc(4 * G);
+      heap.view(C, r * W).set(coef);
+      heap.view(L, r * G).set(lev);
+      const out = Array.from({ length: G }, () => new Float64Array(n));
+      for (let i0 = 0; i0 < n; i0 += block) {
+        const rows = Math.min(block, n - i0);
+        heap.view(Rb, rows * r).set(R.subarray(i0 * r, (i0 + rows) * r));
+        if (base) heap.view(Bb, rows * m).set(base.subarray(i0 * m, (i0 + rows) * m));
+        k.looGrid(Rb, rows, r, C, L, G, m, base ? Bb : 0, O, acc, h);
+        const o = heap.view(O, G * rows);
+        for (let g = 0; g < G; g++) out[g]!.set(o.subarray(g * rows, (g + 1) * rows), i0);
+      }
+      return out;
+    });
+    if (fast) return fast;
+  }
   const out = Array.from({ length: G }, () => new Float64Array(n));
   const acc = new Float64Array(4 * W), h = new Float64Array(4 * G);
   for (let i0 = 0; i0 < n; i0 += 4) {
