@@ -635,41 +635,35 @@ function analysis(results: readonly CaseResult[]): string[] {
   });
   const range = (xs: number[]): string => `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
   L.push(
-    "- The tfjs reference is a single float32 product on the wasm backend's SIMD kernels; the solver does the same product (half of it, exploiting symmetry) in float64 scalar JavaScript " +
-      `and then an O(k³) eigendecomposition that has no counterpart in the reference. Here the JS Gram/kernel loops ran at ${range(gf)} GFLOP/s in float64, the wasm float32 matMul at ${range(tgf)} GFLOP/s ` +
-      '(the 64-row case is overhead-bound), so the first phase alone is already several times the matMul.',
+    "- The tfjs reference is a single float32 product on the wasm backend's SIMD kernels (4 lanes); the solver does the same product (half of it, exploiting symmetry) in float64 " +
+      '(2 lanes) with its own WebAssembly SIMD kernels (wasm/kernels.ts; the TypeScript fallback is used when WebAssembly is unavailable) ' +
+      `and then an O(k³) eigendecomposition that has no counterpart in the reference. Here the Gram/kernel ran at ${range(gf)} GFLOP/s in float64, the float32 matMul at ${range(tgf)} GFLOP/s ` +
+      '(the 64-row case is overhead-bound).',
   );
   L.push(
-    '- `eigh` is Householder tridiagonalisation (≈ 4/3·k³ flops), accumulation of the reflectors (≈ 4/3·k³) and implicit QR with every Givens rotation applied to the eigenvector rows (≈ 6·k³ for ~2 sweeps per eigenvalue): ~9·k³ flops of scalar float64, ' +
+    '- `eigh` is Householder tridiagonalisation (≈ 4/3·k³ flops) and accumulation of the reflectors (≈ 4/3·k³), both in the SIMD kernels, and implicit QR whose bulge chase runs in TypeScript while its ' +
+      'Givens rotations (≈ 6·k³ for ~2 sweeps per eigenvalue) are logged and applied to the eigenvector rows in the kernel, column block by column block: ~9·k³ flops, ' +
       'independent of N. It dominates whenever k = min(N, p) is ≳ 500 and N is not much larger than k.',
   );
   L.push(
-    '- Primal with leave-one-out (N > p): P = Z·V is another N·p² product (as much as the Gram, done as dot products against every row of V), and the LOO grid costs grid size × N·p·(m + 1) ' +
-      "(residuals Q − P·diag(1/(μ+λ))·C with an inner loop over the m outputs, plus leverages). With GCV neither is needed: the grid is O(p·m) per λ. 'none' and fixed λ need neither either.",
+    '- Primal with leave-one-out (N > p): P = Z·V is another N·p² product, and the LOO grid costs grid size × N·p·(m + 1), done for all λ in one pass over the rows ' +
+      "(residuals Q − P·diag(1/(μ+λ))·C and leverages, four rows per coefficient load). With GCV neither is needed: the grid is O(p·m) per λ. 'none' and fixed λ need neither either.",
   );
   L.push(
     '- The streaming accumulator is always primal: its solve is an eigendecomposition of the (d+1)×(d+1) Gram, whatever N. At d = 2048 that one eigh is the whole cost, far more than the dual form `lvaUpdate` uses when N < d.',
   );
   L.push(
-    '- So the matMul-relative targets are out of reach for a scalar float64 JavaScript solver at these sizes: in several cases the Gram/kernel or the eigendecomposition alone already exceeds the allowed multiple. ' +
-      'Closing the gap would take SIMD/wasm (or float32 products, at a cost in accuracy the pseudo-inverse at λ = 0 is sensitive to), not loop tuning alone.',
+    '- The remaining misses: at 64 × 512 × 10 the 25-fit subsample ensemble (the sparse default) multiplies one fit, which is itself a dozen small products each far above a 0.4 ms matMul; ' +
+      'at 2048 × 512 × 10 the eigendecomposition, P = Z·V and the LOO grid are each 2–5× the matMul on their own. Beating them would take float32 products (at a cost in accuracy the pseudo-inverse at λ = 0 is sensitive to) or threads.',
   );
   L.push('');
-  L.push('### Safe speed-ups seen while writing this (not applied; src/ untouched)', '');
+  L.push('### Possible speed-ups (not applied)', '');
   L.push(
-    '1. `primalSystem` (ridge-system.ts), P = Z_w·V: compute four rows of P per pass over V (four accumulators sharing each `V[vj + k]` load, as `addGramUpper` does). ' +
-      'Each P_ij keeps its summation order, so results are bit-identical; ~2× on that phase (measured at 2048 × 513 and 20000 × 257).',
-  );
-  L.push(
-    '2. `kernel` (matrix.ts), the dual form\'s Z·Zᵀ: the same four-row blocking (rows i..i+3 against row j, four accumulators sharing each `Z[zj + p]` load). Bit-identical; ~1.6–1.9× at 512 × 2049.',
-  );
-  L.push(
-    '3. LOO grid residuals (`residuals` in `primalSystem`): store C·diag(inv) transposed (m × p) and compute each E_ik = Q_ik − Σ_j P_ij·(C∘inv)ᵀ_kj as a contiguous dot product instead of the i-j-k loop whose inner loop has length m (1 or 10 here); ' +
-      '~1.3–1.8× on that part (differences ~1e-14 from summation order).',
-  );
-  L.push(
-    '4. (Larger change.) A fixed λ > 0 needs no eigenvectors: a Cholesky solve of (G + λI)·Δ = B (p³/3) plus eigenvalues only (tridiagonal QR without accumulating rotations) for the diagnostics, instead of the full ~9·p³ `eigh`. ' +
+    '1. A fixed λ > 0 needs no eigenvectors: a Cholesky solve of (G + λI)·Δ = B (p³/3) plus eigenvalues only (tridiagonal QR without accumulating rotations) for the diagnostics, instead of the full ~9·p³ `eigh`. ' +
       "'none' on rank-deficient features still needs the eigenvectors for the truncated pseudo-inverse.",
+  );
+  L.push(
+    '2. The ensemble rounds and the folds of grouped cross-validation are independent solves: Web Workers (or worker_threads) would divide their time by the number of cores.',
   );
   L.push('');
   return L;
