@@ -377,16 +377,8 @@ function groupedValidator(
     errors(metric, lambdas) {
       const out = lambdas.map(() => new Float64Array(G));
       for (let f = 0; f < K; f++) {
-        const system = foldSystem(metric, f);
-        const zt = takeRows(z, test[f]!), qt = takeRows(q, test[f]!);
-        lambdas.forEach((lambda, li) => {
-          const fitted = matmul(zt, system.delta(lambda));
-          test[f]!.forEach((row, r) => {
-            let e = 0;
-            for (let k = 0; k < m; k++) e += (qt.data[r * m + k]! - fitted.data[r * m + k]!) ** 2;
-            out[li]![groups.ids[row]!] += e;
-          });
-        });
+        const errors = foldSystem(metric, f).heldOutErrors(takeRows(z, test[f]!), takeRows(q, test[f]!), lambdas);
+        lambdas.forEach((_, li) => test[f]!.forEach((row, r) => (out[li]![groups.ids[row]!] += errors[li]![r]!)));
       }
       return out;
     },

@@ -37,6 +37,11 @@ export interface RidgeSystem {
   rowLoo(lambda: number): Float64Array | undefined;
   /** {@link rowLoo} for several finite λ in one pass over the rows (what a grid search uses); `undefined` without rows. */
   rowLooGrid(lambdas: readonly number[]): Float64Array[] | undefined;
+  /**
+   * Squared prediction error (summed over outputs) of each of some other rows (`z`, residue `q`) under the fit with
+   * each finite λ: cross-validation's held-out score, for every λ in one pass.
+   */
+  heldOutErrors(z: Matrix, q: Matrix, lambdas: readonly number[]): Float64Array[];
   /** Generalised cross-validation n·‖E‖²/(n − tr H)². */
   gcv(lambda: number): number;
 }
@@ -177,6 +182,19 @@ function gcvScore(n: number, fitSq: Float64Array, df: number): number {
 }
 
 /**
+ * Squared errors (summed over outputs) of held-out rows Z_t,w (whitened) with residue Q_t under each of the whitened
+ * changes Δ_w(λ_g): E = Q_t − Z_t,w·Δ_w, all λ in one pass over the rows (the leave-one-out kernel with zero leverage).
+ */
+function heldOutErrors(ztw: Matrix, qt: Matrix, deltas: readonly Matrix[]): Float64Array[] {
+  const p = ztw.cols, m = qt.cols, G = deltas.length, W = G * m;
+  const coef = new Float64Array(p * W);
+  deltas.forEach((d, g) => {
+    for (let j = 0; j < p; j++) for (let k = 0; k < m; k++) coef[j * W + g * m + k] = d.data[j * m + k]!;
+  });
+  return looGrid(ztw.data, ztw.rows, p, coef, new Float64Array(p * G), G, m, qt.data);
+}
+
+/**
  * Dual (kernel) form for n ≤ p: K = Z_w·Z_wᵀ (n×n) = U·diag(μ)·Uᵀ, Δ_w = Z_wᵀ·U·diag(inv)·UᵀQ.
  * δW stays in the row space of Z by construction.
  * @internal
@@ -231,6 +249,8 @@ export function dualSystem(
     });
     return looGrid(u, n, n, coef, lev, G, m, undefined);
   };
+  const deltaWhitened = (lambda: number): Matrix => matmulTN(zw, { rows: n, cols: m, data: mix(filter(mu, cutoff, lambda).inv) });
+
   const fitResidualSq = (lambda: number): Float64Array => {
     if (lambda === Infinity) return Float64Array.from(residualSq);
     return columnSquares({ rows: n, cols: m, data: residuals(lambda) });
@@ -240,9 +260,9 @@ export function dualSystem(
     form: 'dual', rows: n, width: p, outputs: m, eigenvalues: mu, cutoff, rank, scale, residualSq,
     delta(lambda) {
       if (lambda === Infinity) return { rows: p, cols: m, data: new Float64Array(p * m) };
-      const alpha = mix(filter(mu, cutoff, lambda).inv);
-      return unwhiten(matmulTN(zw, { rows: n, cols: m, data: alpha }), L);
+      return unwhiten(deltaWhitened(lambda), L);
     },
+    heldOutErrors: (zt, qt2, lambdas) => heldOutErrors(whitenRows(zt, L), qt2, lambdas.map(deltaWhitened)),
     fitResidualSq,
     degreesOfFreedom,
     rowLoo(lambda) {
@@ -327,6 +347,21 @@ export function primalSystem(
     }
     return E;
   };
+  /** Δ_w = V·diag(inv)·C in the whitened coordinates. */
+  const deltaWhitened = (lambda: number): Matrix => {
+    const { inv } = filter(mu, cutoff, lambda);
+    const out = new Float64Array(p * m);
+    for (let j = 0; j < p; j++) {
+      const f = inv[j]!;
+      if (f === 0) continue;
+      for (let i = 0; i < p; i++) {
+        const v = vt.data[j * p + i]! * f;
+        if (v === 0) continue;
+        for (let k = 0; k < m; k++) out[i * m + k] += v * c[j * m + k]!;
+      }
+    }
+    return { rows: p, cols: m, data: out };
+  };
   // E(λ) = Q − P·diag(inv)·C and h_i = Σ_j P_ij²·inv_j: rows of P as the basis.
   const primalLooGrid = (lambdas: readonly number[]): Float64Array[] => {
     const G = lambdas.length, W = G * m;
@@ -355,20 +390,7 @@ export function primalSystem(
   const degreesOfFreedom = (lambda: number): number => filter(mu, cutoff, lambda).hat.reduce((s, v) => s + v, 0);
   return {
     form: 'primal', rows: n, width: p, outputs: m, eigenvalues: mu, cutoff, rank, scale, residualSq,
-    delta(lambda) {
-      const { inv } = filter(mu, cutoff, lambda);
-      const out = new Float64Array(p * m);
-      for (let j = 0; j < p; j++) {
-        const f = inv[j]!;
-        if (f === 0) continue;
-        for (let i = 0; i < p; i++) {
-          const v = vt.data[j * p + i]! * f;
-          if (v === 0) continue;
-          for (let k = 0; k < m; k++) out[i * m + k] += v * c[j * m + k]!;
-        }
-      }
-      return unwhiten({ rows: p, cols: m, data: out }, L);
-    },
+    delta: (lambda) => unwhiten(deltaWhitened(lambda), L),
     fitResidualSq,
     degreesOfFreedom,
     rowLoo(lambda) {
@@ -383,6 +405,8 @@ export function primalSystem(
     rowLooGrid(lambdas) {
       return rows && zw ? primalLooGrid(lambdas) : undefined;
     },
+    heldOutErrors: (zt, qt, lambdas) => heldOutErrors(whitenRows(zt, L), qt, lambdas.map(deltaWhitened)),
+
     gcv: (lambda) => gcvScore(n, fitResidualSq(lambda), degreesOfFreedom(lambda)),
   };
 }
