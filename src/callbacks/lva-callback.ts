@@ -31,7 +31,9 @@ export interface LvaCallbackOptions extends AdaptOptions {
   readonly dataset?: tf.data.Dataset<DatasetBatch> | undefined;
   /**
    * Sparsity threshold in regression rows per head-input feature: with rows ≤ threshold × width the analytic update
-   * replaces fine-tuning; above it, fit() runs (warm-started when `warmStart`). @defaultValue `DEFAULT_ROWS_PER_FEATURE`
+   * replaces fine-tuning; above it, fit() runs (warm-started when `warmStart`). For heads with several rows per sample
+   * (conv output positions, time steps) samples are counted instead of rows: the rows of one sample are not
+   * independent (bench/results/deblur-callback.md). @defaultValue `DEFAULT_ROWS_PER_FEATURE`
    */
   readonly rowsPerFeature?: number;
   /**
@@ -156,11 +158,14 @@ export class LvaCallback extends tf.Callback {
         undo = head.layer.getWeights().map((w) => w.clone());
         streamed = await adaptModelFromDataset(model, dataset, adaptOptions);
       }
-      const rows = streamed ? streamed.rows : await countRows(model, head, x!, y!);
+      const { samples, rows } = streamed ? { samples: streamed.samples, rows: streamed.rows } : await countRows(model, head, x!, y!);
       const width = head.inputWidth + (head.useBias && adaptOptions.fitBias !== false ? 1 : 0);
       const threshold = (rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE) * width;
-      const sparse = rows <= threshold;
-      const why = `${rows} target rows ${sparse ? '≤' : '>'} ${rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE} × width ${width}`;
+      // A conv or sequence head sees several rows per sample, but they are not independent: count samples there.
+      const units = rows > samples ? samples : rows;
+      const sparse = units <= threshold;
+      const counted = rows > samples ? `${samples} target samples (${rows} rows, ${rows / samples} per sample)` : `${rows} target rows`;
+      const why = `${counted} ${sparse ? '≤' : '>'} ${rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE} × width ${width}`;
       if (!sparse && warmStart !== true) {
         if (undo && streamed?.outcome === 'written') head.layer.setWeights(undo);
         decision = { kind: 'gradient-descent', reason: `${why}: gradient descent as written (warmStart is off)` };
@@ -259,8 +264,8 @@ export class LvaCallback extends tf.Callback {
   }
 }
 
-/** Regression rows the head would see for x: samples × output positions. */
-async function countRows(model: tf.LayersModel, head: ReturnType<typeof findHead>, x: TensorInput, y: TensorInput): Promise<number> {
+/** Samples in x, and the regression rows the head would see for them: samples × output positions. */
+async function countRows(model: tf.LayersModel, head: ReturnType<typeof findHead>, x: TensorInput, y: TensorInput): Promise<{ samples: number; rows: number }> {
   const { tensor, owned } = asTensor(x, 'lvaCallback', 'x');
   const { tensor: yt, owned: yOwned } = asTensor(y, 'lvaCallback', 'y');
   try {
@@ -281,7 +286,7 @@ async function countRows(model: tf.LayersModel, head: ReturnType<typeof findHead
     });
     const positions = out.size / head.outputs;
     out.dispose();
-    return n * positions;
+    return { samples: n, rows: n * positions };
   } finally {
     if (owned) tensor.dispose();
     if (yOwned) yt.dispose();

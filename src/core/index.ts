@@ -14,6 +14,7 @@ export {
   type LvaResult,
 } from './lva.js';
 export * from './matrix.js';
+export { wasmKernelsAvailable } from './kernels.js';
 export { mulberry32 } from './random.js';
 export { DEFAULT_GRID, rejectUnknownOptions, type LvaOptions } from './options.js';
 export type { SelectionRule, SelectionSummary } from './selection.js';

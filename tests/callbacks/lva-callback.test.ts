@@ -61,6 +61,34 @@ describe('lvaCallback', () => {
     tf.dispose([x, y]);
   });
 
+  it('a conv head counts samples, not its rows per sample, against the threshold', async () => {
+    const conv = (seed: number) => {
+      const m = tf.sequential({
+        layers: [
+          tf.layers.conv2d({ inputShape: [8, 8, 2], filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1' }),
+          tf.layers.conv2d({ filters: 1, kernelSize: 3, padding: 'same', name: 'head' }),
+        ],
+      });
+      seedWeights(m, seed);
+      m.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
+      return m;
+    };
+    // Width 4·3·3 + 1 = 37, so the default 0.25 allows 9.25 samples: 8 images (512 rows) are sparse, 12 are not.
+    const x8 = randomTensor([8, 8, 8, 2], 60), y8 = randomTensor([8, 8, 8, 1], 61);
+    const sparse = conv(62);
+    const cb = lvaCallback({ x: x8, y: y8 });
+    await sparse.fit(x8, y8, { epochs: 2, batchSize: 4, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.reason).toMatch(/^8 target samples \(512 rows, 64 per sample\) ≤ 0.25 × width 37/);
+    expect(['analytic', 'kept-pretrained']).toContain(cb.decision?.kind);
+    expect(cb.decision?.report?.result.diagnostics.regularization.selection?.validation).toEqual({ kind: 'grouped-k-fold', groups: 8, folds: 5 });
+    const x12 = randomTensor([12, 8, 8, 2], 63), y12 = randomTensor([12, 8, 8, 1], 64);
+    const cb12 = lvaCallback({ x: x12, y: y12 });
+    await conv(65).fit(x12, y12, { epochs: 1, batchSize: 4, callbacks: [cb12], verbose: 0 });
+    expect(cb12.decision).toMatchObject({ kind: 'gradient-descent' });
+    expect(cb12.decision?.reason).toMatch(/^12 target samples \(768 rows, 64 per sample\) > 0.25 × width 37/);
+    tf.dispose([x8, y8, x12, y12]);
+  });
+
   it('adapts a softmax classifier on the sparse path without extra options', async () => {
     const model = mlp(10, 'softmax');
     const x = randomTensor([8, 4], 11, 2);
