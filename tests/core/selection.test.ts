@@ -3,6 +3,7 @@ import { Matrix as MlMatrix, solve as mlSolve } from 'ml-matrix';
 import {
   applyHead,
   computeSourceStatistics,
+  LvaAccumulator,
   lvaUpdate,
   matrix,
   sourceMetric,
@@ -301,6 +302,9 @@ describe('groups: cross-validation over whole groups of rows', () => {
     expect(two.kind === 'refused' && two.message).toMatch(/needs at least 3 groups \(samples\) to cross-validate λ over groups; received 2 \(12 rows\)/);
     // Every row its own group is plain leave-one-out, bit for bit.
     expect(lvaUpdate(z, y, head, { groups: Array.from({ length: 12 }, (_, i) => 100 + i) })).toEqual(lvaUpdate(z, y, head));
+    expect(() => new LvaAccumulator(head).add(z, y).solve({ groups: Array.from({ length: 12 }, (_, i) => i % 4) })).toThrow(
+      /LvaAccumulator.solve: groups need the rows .* Use lvaUpdate\(\) on the rows instead/,
+    );
     // A fixed λ needs no validation: groups change nothing.
     expect(lvaUpdate(z, y, head, { groups: Array.from({ length: 12 }, (_, i) => i % 2), regularization: 0.5 })).toEqual(lvaUpdate(z, y, head, { regularization: 0.5 }));
   });
