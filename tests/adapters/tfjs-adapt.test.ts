@@ -184,6 +184,12 @@ describe.each(['cpu', 'wasm'] as const)('adaptModel on the %s backend', (backend
     expect(report.rows).toBe(24);
     const pred = model.predict(x) as tf.Tensor;
     expectMatrixClose(await asMatrix(pred), applyHead(z, expected), { atol: 1e-4, rtol: 1e-3 });
+    // With 'auto' the six time steps of a sequence are one group: λ is cross-validated over sequences.
+    seedWeights(model, 13);
+    const auto = await adaptModel(model, x, y);
+    const byHand = lvaUpdate(z, await asMatrix(y), pre, { groups: Array.from({ length: 24 }, (_, i) => Math.floor(i / 6)) });
+    expect(auto.result.diagnostics.regularization.selection?.validation).toEqual({ kind: 'grouped-k-fold', groups: 4, folds: 4 });
+    expect(auto.result.diagnostics.regularization.lambda).toBeCloseTo(byHand.diagnostics.regularization.lambda, 6);
     tf.dispose([x, y, feats, pred]);
   });
 });
