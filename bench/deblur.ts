@@ -152,7 +152,7 @@ ${table}
 ## Wall time (s, median over seeds)
 
 ${timeTable}
-GD time = head-feature extraction + the whole selection grid (2 lr × 50 epochs, validation checks at 0/5/20/50 epochs; batch max(16, ⌈0.75N/4⌉), i.e. ≤ 4 Adam steps per epoch). LVA time = \`adaptModel\` total (feature extraction + im2col + solve + write), batchSize 64. LVA auto is the library default: λ chosen by 5-fold cross-validation over the N crops (the 144 output positions of a crop are one group, \`selection.validation\` in the diagnostics), or by GCV once the rows no longer fit in memory and are streamed (N = 1024).
+GD time = head-feature extraction + the whole selection grid (2 lr × 50 epochs, validation checks at 0/5/20/50 epochs; batch max(16, ⌈0.75N/4⌉), i.e. ≤ 4 Adam steps per epoch). LVA time = \`adaptModel\` total (feature extraction + im2col + solve + write), batchSize 64. LVA auto is the library default: λ chosen by 5-fold cross-validation over the N crops (the 144 output positions of a crop are one group, \`selection.validation\` in the diagnostics), also when the rows no longer fit in memory and are streamed (N = 1024: the accumulator keeps 5 folds of crops).
 
 ![PSNR vs N](deblur.svg)
 

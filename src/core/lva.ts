@@ -275,7 +275,7 @@ export interface Validator {
   readonly kind: 'grouped-k-fold';
   readonly groups: number;
   readonly folds: number;
-  /** For system `system` (a metric), the summed squared error of each group under each λ, predicted by a fit without it. */
+  /** For system `system` (a metric), the summed squared error of each unit (a group, or a fold when only fold statistics exist) under each λ, predicted by a fit without it. */
   errors(system: number, lambdas: readonly number[]): Float64Array[];
   /** The same for λ = ∞ (no change): ‖Q‖² of each group. */
   keep(): Float64Array;

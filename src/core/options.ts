@@ -64,8 +64,9 @@ export interface LvaOptions {
    * position) came from. Rows of one group are strongly correlated, so leaving out one row at a time rewards fits that
    * memorise a group (on the deblurring benchmark it chose λ 500× too small and did harm). With groups, `'auto'`
    * chooses λ by K-fold cross-validation over whole groups (K = min(groups, 5)), and the `'auto'` ensemble is off (an
-   * explicit one subsamples groups). Rows only: the streaming accumulator keeps no rows. The tfjs and ONNX adapters
-   * set this for heads with several rows per sample. @defaultValue every row its own group (leave-one-out)
+   * explicit one subsamples groups). The streaming accumulator takes the groups with each batch instead
+   * (`add(z, y, groups)`). The tfjs and ONNX adapters set them for heads with several rows per sample.
+   * @defaultValue every row its own group (leave-one-out)
    */
   readonly groups?: ArrayLike<number> | undefined;
 }

@@ -283,6 +283,10 @@ describe('options', () => {
     expect(report.result.diagnostics.regularization.selection?.validation).toEqual({ kind: 'grouped-k-fold', groups: 4, folds: 4 });
     expect(report.result.diagnostics.regularization.lambda).toBeCloseTo(expected.diagnostics.regularization.lambda, 4);
     expect(report.result.kind).toBe(expected.kind);
+    // Streamed, the images stay the groups (5 folds dealt in order: 4 images, 4 folds).
+    const streamed = await adaptOnnxModel(f.bytes, { x: f.x, y: f.y }, { batchSize: 3, fitBias: false, maxRowValuesInMemory: 0 });
+    expect(streamed.report.mode).toBe('streamed');
+    expect(streamed.report.result.diagnostics.regularization.selection?.validation).toEqual({ kind: 'grouped-k-fold', groups: 4, folds: 4 });
   });
 
   it("'auto' uses GCV when streamed and leave-one-out on rows in memory", async () => {

@@ -136,6 +136,11 @@ describe.each(['cpu', 'wasm'] as const)('adaptModel on the %s backend', (backend
       expectMatrixClose(await asMatrix(pred), applyHead(u, solved(expected)), { atol: 1e-4, rtol: 1e-3 });
       pred.dispose();
     }
+    // Streamed (beyond maxRowValuesInMemory), the accumulator keeps 5 folds of samples and still cross-validates over them.
+    seedWeights(model, 13);
+    const streamed = await adaptModel(model, x, y, { batchSize: 3, maxRowValuesInMemory: 0 });
+    expect(streamed.mode).toBe('streamed');
+    expect(streamed.result.diagnostics.regularization.selection?.validation).toEqual({ kind: 'grouped-k-fold', groups: 8, folds: 5 });
     tf.dispose([x, y, feats]);
   });
 

@@ -293,6 +293,54 @@ describe('groups: cross-validation over whole groups of rows', () => {
     expect(r.diagnostics.form).toBe('dual');
   });
 
+  /** Independent K-fold over groups (ml-matrix refits): fold of group g = g mod 5 (the accumulator's dealing for ids 0, 1, 2, …). */
+  function bruteForceFolds(z: Matrix, q: Matrix, ids: number[], lambda: number): number[] {
+    return [0, 1, 2, 3, 4].map((f) => {
+      const tr = ids.flatMap((v, i) => (v % 5 === f ? [] : [i])), te = ids.flatMap((v, i) => (v % 5 === f ? [i] : []));
+      const zk = takeRows(z, tr), qk = takeRows(q, tr);
+      const A = toMl(matmul(transpose(zk), zk)).add(MlMatrix.eye(z.cols).mul(lambda));
+      const pred = toMl(takeRows(z, te)).mmul(mlSolve(A, toMl(matmul(transpose(zk), qk))));
+      let e = 0;
+      for (let r = 0; r < te.length; r++) for (let k = 0; k < q.cols; k++) e += (q.data[te[r]! * q.cols + k]! - pred.get(r, k)) ** 2;
+      return e;
+    });
+  }
+
+  it('the streaming accumulator with groups cross-validates over 5 folds of groups from statistics alone, as brute-force refits do', () => {
+    const d = 8, G = 20;
+    const truth: Head = { weights: randomMatrix(d, 2, 300) };
+    const head: Head = { weights: randomMatrix(d, 2, 301, 0.3) };
+    const { z, ids } = grouped(G, 6, d, 302, { weights: randomMatrix(d, 1, 303) });
+    const y = matrix(z.rows, 2, applyHead(z, truth).data.map((v, i) => v + 0.5 * Math.sin(7 * i)));
+    const acc = new LvaAccumulator(head, { fitBias: false });
+    for (let r = 0; r < z.rows; r += 25) {
+      const end = Math.min(z.rows, r + 25);
+      acc.add({ rows: end - r, cols: d, data: z.data.subarray(r * d, end * d) }, { rows: end - r, cols: 2, data: y.data.subarray(r * 2, end * 2) }, ids.slice(r, end));
+    }
+    expect(acc.groups).toBe(G);
+    const r = acc.solve();
+    const sel = r.diagnostics.regularization.selection!;
+    expect(sel.validation).toEqual({ kind: 'grouped-k-fold', groups: G, folds: 5 });
+    const q = sub(y, applyHead(z, head));
+    let trace = 0;
+    for (const v of z.data) trace += v * v;
+    const scale = trace / d;
+    const grid = Array.from({ length: 37 }, (_, i) => 10 ** (-8 + i / 3) * scale);
+    const scores = grid.map((lambda) => ({ lambda, score: bruteForceFolds(z, q, ids, lambda).reduce((a, b) => a + b, 0) / 5 }));
+    const best = scores.reduce((a, c) => (c.score < a.score ? c : a));
+    expect(r.diagnostics.regularization.lambda / best.lambda).toBeCloseTo(1, 10);
+    expect(sel.chosenScore).toBeCloseTo(best.score, 6);
+    // Two accumulators over disjoint groups (10 each, so each deals its groups to folds as one accumulator would) merge to the same solution.
+    const a1 = new LvaAccumulator(head, { fitBias: false }), a2 = new LvaAccumulator(head, { fitBias: false });
+    const split = 10 * 6;
+    a1.add({ rows: split, cols: d, data: z.data.subarray(0, split * d) }, { rows: split, cols: 2, data: y.data.subarray(0, split * 2) }, ids.slice(0, split));
+    a2.add({ rows: z.rows - split, cols: d, data: z.data.subarray(split * d) }, { rows: z.rows - split, cols: 2, data: y.data.subarray(split * 2) }, ids.slice(split));
+    const merged = a1.merge(a2).solve();
+    expect(merged.diagnostics.regularization.lambda / r.diagnostics.regularization.lambda).toBeCloseTo(1, 12);
+    if (merged.kind !== 'updated' || r.kind !== 'updated') throw new Error(`${merged.kind} / ${r.kind}`);
+    expectMatrixClose(merged.head.weights, r.head.weights, { atol: 1e-10, rtol: 1e-9 });
+  });
+
   it('checks groups: one integer per row, at least 3 groups for auto, rows only', () => {
     const z = randomMatrix(12, 3, 1), y = randomMatrix(12, 1, 2), head: Head = { weights: randomMatrix(3, 1, 3) };
     expect(() => lvaUpdate(z, y, head, { groups: [0, 1] })).toThrow(/groups has 2 entries but there are 12 rows; pass one group id per row/);
@@ -303,8 +351,12 @@ describe('groups: cross-validation over whole groups of rows', () => {
     // Every row its own group is plain leave-one-out, bit for bit.
     expect(lvaUpdate(z, y, head, { groups: Array.from({ length: 12 }, (_, i) => 100 + i) })).toEqual(lvaUpdate(z, y, head));
     expect(() => new LvaAccumulator(head).add(z, y).solve({ groups: Array.from({ length: 12 }, (_, i) => i % 4) })).toThrow(
-      /LvaAccumulator.solve: groups need the rows .* Use lvaUpdate\(\) on the rows instead/,
+      /LvaAccumulator.solve: pass groups to add\(\) with each batch/,
     );
+    const half = (from: number) => ({ rows: 6, cols: 3, data: z.data.subarray(from * 3, (from + 6) * 3) });
+    const halfY = (from: number) => ({ rows: 6, cols: 1, data: y.data.subarray(from, from + 6) });
+    expect(() => new LvaAccumulator(head).add(half(0), halfY(0), [0, 0, 1, 1, 2, 2]).add(half(6), halfY(6))).toThrow(/pass groups with every batch or with none/);
+    expect(() => new LvaAccumulator(head).add(half(0), halfY(0), [0, 0.5, 1, 1, 2, 2])).toThrow(/groups\[1\] is 0.5/);
     // A fixed λ needs no validation: groups change nothing.
     expect(lvaUpdate(z, y, head, { groups: Array.from({ length: 12 }, (_, i) => i % 2), regularization: 0.5 })).toEqual(lvaUpdate(z, y, head, { regularization: 0.5 }));
   });

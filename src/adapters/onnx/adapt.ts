@@ -421,7 +421,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
 
     const tf = performance.now();
     const zParts: Matrix[] = [], yParts: Matrix[] = [];
-    const perSample: number[] = [];
+    const perSample: number[] = [], firstSample: number[] = [];
     let acc: LvaAccumulator | undefined;
     let checked = false;
     await session.run(x, [head.input, head.output], 'features', (out, start, end) => {
@@ -444,15 +444,18 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
         zParts.push(z);
         yParts.push(yr);
         perSample.push(z.rows / (end - start));
+        firstSample.push(start);
         return;
       }
+      // Streamed: a Conv head's positions of one sample stay one group, so λ is still cross-validated over samples.
+      const groupsOf = (rows: number, first: number, per: number) => (per > 1 ? sampleGroups([[rows, per]]).map((g) => g + first) : undefined);
       if (!acc) {
         acc = new LvaAccumulator(pre, { fitBias: resolved.fitBias });
-        for (let i = 0; i < zParts.length; i++) acc.add(zParts[i]!, yParts[i]!);
+        for (let i = 0; i < zParts.length; i++) acc.add(zParts[i]!, yParts[i]!, groupsOf(zParts[i]!.rows, firstSample[i]!, perSample[i]!));
         zParts.length = 0;
         yParts.length = 0;
       }
-      acc.add(z, yr);
+      acc.add(z, yr, groupsOf(z.rows, start, z.rows / (end - start)));
     });
     if (val) {
       const vz: Matrix[] = [], vy: Matrix[] = [];
@@ -473,11 +476,11 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
       result = classify(fn, target, concatRows(zParts), concatRows(yParts), pre, coreOptions);
     } else if (acc) {
       mode = 'streamed';
-      // Leave-one-out needs the rows; streamed statistics support GCV only.
+      // Leave-one-out needs the rows: streamed statistics support GCV, or K-fold over groups when rows came per sample.
       const { selection: _rowsOnly, fitBias: _fixed, ...streamable } = coreOptions;
       void _rowsOnly;
       void _fixed;
-      result = acc.solve(streamable);
+      result = acc.solve(acc.groups > 0 && coreOptions.selection !== undefined ? { ...streamable, selection: coreOptions.selection } : streamable);
     } else {
       // Rows of one sample (a Conv head's positions) are correlated: cross-validate over samples, not rows.
       const groups = perSample.some((k) => k > 1) ? sampleGroups(zParts.map((z, i) => [z.rows, perSample[i]!] as const)) : undefined;

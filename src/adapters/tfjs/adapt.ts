@@ -244,6 +244,9 @@ class RowCollector {
   private readonly yParts: Matrix[] = [];
   /** Rows per sample of each kept part (conv and sequence heads have one row per output position). */
   private readonly perSample: number[] = [];
+  /** Index of the first sample of each kept part. */
+  private readonly firstSample: number[] = [];
+  private samples = 0;
   private acc: LvaAccumulator | undefined;
   rows = 0;
   constructor(private readonly pre: Head, private readonly options: LvaOptions, private readonly budget: number) {}
@@ -257,19 +260,24 @@ class RowCollector {
     }
     assertFinite(fn, 'y', targets);
     this.rows += rows.rows;
+    const first = this.samples, perSample = rows.rows / samples;
+    this.samples += samples;
     if (!this.acc && this.rows * rows.cols <= this.budget) {
       this.zParts.push(rows);
       this.yParts.push(targets);
-      this.perSample.push(rows.rows / samples);
+      this.perSample.push(perSample);
+      this.firstSample.push(first);
       return;
     }
+    // Streamed: rows of one sample stay one group, so the accumulator can still cross-validate over samples.
+    const groupsOf = (part: Matrix, start: number, per: number) => (per > 1 ? sampleGroups([[part.rows, per]]).map((g) => g + start) : undefined);
     if (!this.acc) {
       this.acc = new LvaAccumulator(this.pre, { fitBias: this.options.fitBias ?? this.pre.bias !== undefined });
-      this.zParts.forEach((z, i) => this.acc!.add(z, this.yParts[i]!));
+      this.zParts.forEach((z, i) => this.acc!.add(z, this.yParts[i]!, groupsOf(z, this.firstSample[i]!, this.perSample[i]!)));
       this.zParts.length = 0;
       this.yParts.length = 0;
     }
-    this.acc.add(rows, targets);
+    this.acc.add(rows, targets, groupsOf(rows, first, perSample));
   }
   solve(solver?: (z: Matrix, y: Matrix) => LvaResult): { result: LvaResult; mode: 'rows' | 'streamed' } {
     if (this.acc && solver) {
@@ -280,10 +288,10 @@ class RowCollector {
       );
     }
     if (this.acc) {
-      // Leave-one-out needs the rows; streamed statistics support GCV only.
+      // Leave-one-out needs the rows: streamed statistics support GCV, or K-fold over groups when rows came per sample.
       const { selection: _rowsOnly, ...streamable } = this.options;
       void _rowsOnly;
-      return { result: this.acc.solve(streamable), mode: 'streamed' };
+      return { result: this.acc.solve(this.acc.groups > 0 ? this.options : streamable), mode: 'streamed' };
     }
     if (this.rows === 0) throw new ShapeError('adaptModel: no target rows were seen; pass at least one target sample.', [1], [0]);
     const z = concatRows(this.zParts), y = concatRows(this.yParts);
