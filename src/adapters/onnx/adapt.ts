@@ -63,7 +63,7 @@ export interface OnnxAdaptOptions extends Omit<LvaOptions, 'source'> {
   readonly loss?: 'auto' | 'mse' | 'cross-entropy' | 'logit';
   /**
    * Keep at most this many regression-row values (rows × width) in memory for leave-one-out selection; beyond it rows
-   * are streamed through {@link LvaAccumulator} and `'auto'` uses GCV. @defaultValue `2 ** 24` (128 MB of float64)
+   * are streamed through {@link LvaAccumulator} and `'auto'` uses GCV (K-fold over samples for Conv heads). @defaultValue `2 ** 24` (128 MB of float64)
    */
   readonly maxRowValuesInMemory?: number;
   /** The onnxruntime module to run the graph with. @defaultValue `await import('onnxruntime-web')` */

@@ -41,7 +41,7 @@ export interface AdaptOptions extends Omit<LvaOptions, 'source'> {
   readonly step?: number;
   /**
    * Keep at most this many regression-row values (rows × width) in memory for leave-one-out selection; beyond it the
-   * rows are streamed through the accumulator and `'auto'` uses GCV. @defaultValue `2 ** 24` (128 MB of float64)
+   * rows are streamed through the accumulator and `'auto'` uses GCV (K-fold over samples for conv and sequence heads). @defaultValue `2 ** 24` (128 MB of float64)
    */
   readonly maxRowValuesInMemory?: number;
   /**
