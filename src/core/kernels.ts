@@ -53,13 +53,18 @@ export function withKernels<T>(bytes: number, body: (k: Kernels, heap: Heap) => 
   if (!module) return undefined;
   const needed = RESERVED + bytes;
   if (needed > 2 ** 31) return undefined; // beyond what one call should hold; the caller falls back or chunks
-  if (!current) {
-    const memory = new WebAssembly.Memory({ initial: Math.ceil(needed / 65536) });
-    const instance = new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new Error('lva-transfer kernels: abort'); } } });
-    current = { memory, exports: instance.exports as unknown as Kernels };
+  try {
+    if (!current) {
+      const memory = new WebAssembly.Memory({ initial: Math.ceil(needed / 65536) });
+      const instance = new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new Error('lva-transfer kernels: abort'); } } });
+      current = { memory, exports: instance.exports as unknown as Kernels };
+    }
+    if (current.memory.buffer.byteLength < needed) current.memory.grow(Math.ceil((needed - current.memory.buffer.byteLength) / 65536));
+  } catch {
+    current = undefined;
+    return undefined; // the memory could not be had: the JavaScript kernels (plain arrays) run instead
   }
   const { memory, exports } = current;
-  if (memory.buffer.byteLength < needed) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / 65536));
   try {
     return body(exports, new Heap(memory.buffer, RESERVED));
   } finally {

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { eigh, gram, kernel, lvaUpdate, LvaAccumulator, matrix, multiplyABt, type Matrix } from '../../src/core/index.js';
-import { setWasmKernels, wasmKernelsAvailable } from '../../src/core/kernels.js';
+import { setWasmKernels, wasmKernelsAvailable, withKernels } from '../../src/core/kernels.js';
 import { expectArrayClose, expectMatrixClose } from '../helpers/expect-close.js';
 import { randomMatrix, reluFeatures } from '../helpers/random.js';
 
@@ -96,6 +96,13 @@ describe('WebAssembly kernels', () => {
     const r = both(solve);
     if (r.wasm.kind !== 'updated' || r.js.kind !== 'updated') throw new Error(`${r.wasm.kind} / ${r.js.kind}`);
     expectMatrixClose(r.wasm.head.weights, r.js.head.weights, { atol: 1e-10, rtol: 1e-8 });
+  });
+
+  it('declines (so the caller falls back to JavaScript) when a call would need more than 2 GB of module memory', () => {
+    let called = false;
+    expect(withKernels(3 * 2 ** 30, () => (called = true))).toBeUndefined();
+    expect(called).toBe(false);
+    expect(withKernels(1024, (_k, heap) => heap.alloc(16))).toBeGreaterThan(0);
   });
 
   it('the committed module is the build of wasm/kernels.ts', () => {
