@@ -1,9 +1,9 @@
 import type { ModelProto } from 'onnx-buf';
 import { match } from 'ts-pattern';
-import { LvaAccumulator } from '../../core/accumulator.js';
+import { RowCollector } from '../../core/row-collector.js';
 import { OptionError, ShapeError } from '../../core/errors.js';
 import { applyHead, type Head } from '../../core/head.js';
-import { lvaUpdate, sampleGroups, type LvaResult } from '../../core/lva.js';
+import type { LvaResult } from '../../core/lva.js';
 import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../core/options.js';
@@ -420,9 +420,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
     const coreOptions: LvaOptions = { ...coreBase, ...(source ? { source } : {}), ...(options.metric !== undefined ? { metric: options.metric } : {}) };
 
     const tf = performance.now();
-    const zParts: Matrix[] = [], yParts: Matrix[] = [];
-    const perSample: number[] = [], firstSample: number[] = [];
-    let acc: LvaAccumulator | undefined;
+    const collector = new RowCollector(pre, coreOptions, budget);
     let checked = false;
     await session.run(x, [head.input, head.output], 'features', (out, start, end) => {
       const { z, layout, headOut } = batchRows(fn, head, out, end - start);
@@ -438,24 +436,8 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
         }
         checked = true;
       }
-      rowsTotal += z.rows;
       faultPoint('onnx:features');
-      if (!acc && rowsTotal * z.cols <= budget) {
-        zParts.push(z);
-        yParts.push(yr);
-        perSample.push(z.rows / (end - start));
-        firstSample.push(start);
-        return;
-      }
-      // Streamed: a Conv head's positions of one sample stay one group, so λ is still cross-validated over samples.
-      const groupsOf = (rows: number, first: number, per: number) => (per > 1 ? sampleGroups([[rows, per]]).map((g) => g + first) : undefined);
-      if (!acc) {
-        acc = new LvaAccumulator(pre, { fitBias: resolved.fitBias });
-        for (let i = 0; i < zParts.length; i++) acc.add(zParts[i]!, yParts[i]!, groupsOf(zParts[i]!.rows, firstSample[i]!, perSample[i]!));
-        zParts.length = 0;
-        yParts.length = 0;
-      }
-      acc.add(z, yr, groupsOf(z.rows, start, z.rows / (end - start)));
+      collector.add(z, yr, end - start);
     });
     if (val) {
       const vz: Matrix[] = [], vy: Matrix[] = [];
@@ -469,23 +451,8 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
     times.features = (performance.now() - tf) / 1000;
 
     const tsol = performance.now();
-    if (acc && target.space === 'classification') {
-      throw new ShapeError(`${fn}: classification needs the target rows in memory, but ${rowsTotal} rows exceed maxRowValuesInMemory; raise it or pass fewer rows.`, [], [rowsTotal]);
-    }
-    if (target.space === 'classification') {
-      result = classify(fn, target, concatRows(zParts), concatRows(yParts), pre, coreOptions);
-    } else if (acc) {
-      mode = 'streamed';
-      // Leave-one-out needs the rows: streamed statistics support GCV, or K-fold over groups when rows came per sample.
-      const { selection: _rowsOnly, fitBias: _fixed, ...streamable } = coreOptions;
-      void _rowsOnly;
-      void _fixed;
-      result = acc.solve(acc.groups > 0 && coreOptions.selection !== undefined ? { ...streamable, selection: coreOptions.selection } : streamable);
-    } else {
-      // Rows of one sample (a Conv head's positions) are correlated: cross-validate over samples, not rows.
-      const groups = perSample.some((k) => k > 1) ? sampleGroups(zParts.map((z, i) => [z.rows, perSample[i]!] as const)) : undefined;
-      result = lvaUpdate(concatRows(zParts), concatRows(yParts), pre, groups ? { ...coreOptions, groups } : coreOptions);
-    }
+    ({ result, mode } = collector.solve(fn, target.space === 'classification' ? (z, yr) => classify(fn, target, z, yr, pre, coreOptions) : undefined));
+    rowsTotal = collector.rows;
     times.solve = (performance.now() - tsol) / 1000;
     faultPoint('onnx:solve');
   } finally {

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
-import { LvaAccumulator } from '../../core/accumulator.js';
+import { RowCollector } from '../../core/row-collector.js';
 import { OptionError, ShapeError } from '../../core/errors.js';
 import { applyHead, type Head } from '../../core/head.js';
-import { lvaUpdate, lvaUpdateFromResidue, sampleGroups, type LvaResult } from '../../core/lva.js';
+import { lvaUpdateFromResidue, sampleGroups, type LvaResult } from '../../core/lva.js';
 import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
@@ -235,70 +235,17 @@ export async function modelLoss(model: tf.LayersModel, x: tf.Tensor, y: tf.Tenso
 }
 
 
-/**
- * Collects regression rows for the solver: in memory (leave-one-out) up to `budget` values, then streamed through
- * the accumulator (GCV). Shared by {@link adaptModel} and {@link adaptModelFromDataset}.
- */
-class RowCollector {
-  private readonly zParts: Matrix[] = [];
-  private readonly yParts: Matrix[] = [];
-  /** Rows per sample of each kept part (conv and sequence heads have one row per output position). */
-  private readonly perSample: number[] = [];
-  /** Index of the first sample of each kept part. */
-  private readonly firstSample: number[] = [];
-  private samples = 0;
-  private acc: LvaAccumulator | undefined;
-  rows = 0;
-  constructor(private readonly pre: Head, private readonly options: LvaOptions, private readonly budget: number) {}
-  add(fn: string, rows: Matrix, targets: Matrix, samples: number): void {
-    if (targets.rows !== rows.rows) {
-      throw new ShapeError(
-        `${fn}: the head produces ${rows.rows / samples} output positions per sample but y has ${targets.rows / samples}; y must be shaped like the model's output.`,
-        [rows.rows],
-        [targets.rows],
-      );
-    }
-    assertFinite(fn, 'y', targets);
-    this.rows += rows.rows;
-    const first = this.samples, perSample = rows.rows / samples;
-    this.samples += samples;
-    if (!this.acc && this.rows * rows.cols <= this.budget) {
-      this.zParts.push(rows);
-      this.yParts.push(targets);
-      this.perSample.push(perSample);
-      this.firstSample.push(first);
-      return;
-    }
-    // Streamed: rows of one sample stay one group, so the accumulator can still cross-validate over samples.
-    const groupsOf = (part: Matrix, start: number, per: number) => (per > 1 ? sampleGroups([[part.rows, per]]).map((g) => g + start) : undefined);
-    if (!this.acc) {
-      this.acc = new LvaAccumulator(this.pre, { fitBias: this.options.fitBias ?? this.pre.bias !== undefined });
-      this.zParts.forEach((z, i) => this.acc!.add(z, this.yParts[i]!, groupsOf(z, this.firstSample[i]!, this.perSample[i]!)));
-      this.zParts.length = 0;
-      this.yParts.length = 0;
-    }
-    this.acc.add(rows, targets, groupsOf(rows, first, perSample));
+/** Checks a batch of target rows against its feature rows, then hands both to the collector. */
+function collect(collector: RowCollector, fn: string, rows: Matrix, targets: Matrix, samples: number): void {
+  if (targets.rows !== rows.rows) {
+    throw new ShapeError(
+      `${fn}: the head produces ${rows.rows / samples} output positions per sample but y has ${targets.rows / samples}; y must be shaped like the model's output.`,
+      [rows.rows],
+      [targets.rows],
+    );
   }
-  solve(solver?: (z: Matrix, y: Matrix) => LvaResult): { result: LvaResult; mode: 'rows' | 'streamed' } {
-    if (this.acc && solver) {
-      throw new ShapeError(
-        `adaptModel: classification needs the target rows in memory, but ${this.rows} rows exceed maxRowValuesInMemory; raise it or pass fewer rows.`,
-        [],
-        [this.rows],
-      );
-    }
-    if (this.acc) {
-      // Leave-one-out needs the rows: streamed statistics support GCV, or K-fold over groups when rows came per sample.
-      const { selection: _rowsOnly, ...streamable } = this.options;
-      void _rowsOnly;
-      return { result: this.acc.solve(this.acc.groups > 0 ? this.options : streamable), mode: 'streamed' };
-    }
-    if (this.rows === 0) throw new ShapeError('adaptModel: no target rows were seen; pass at least one target sample.', [1], [0]);
-    const z = concatRows(this.zParts), y = concatRows(this.yParts);
-    // Rows of one sample are correlated: cross-validate over samples, not rows (regression only).
-    const groups = this.perSample.some((k) => k > 1) ? sampleGroups(this.zParts.map((part, i) => [part.rows, this.perSample[i]!] as const)) : undefined;
-    return { result: solver ? solver(z, y) : lvaUpdate(z, y, this.pre, groups ? { ...this.options, groups } : this.options), mode: 'rows' };
-  }
+  assertFinite(fn, 'y', targets);
+  collector.add(rows, targets, samples);
 }
 
 /**
@@ -392,11 +339,11 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
       if (target.space === 'classification' && ys.rank === outRank - 1) {
         const onehot = await labelsToOneHot(fn, ys, head.outputs);
         try {
-          collector.add(fn, rows, await targetRows(onehot, 0, n, head, transform), n);
+          collect(collector, fn, rows, await targetRows(onehot, 0, n, head, transform), n);
         } finally {
           onehot.dispose();
         }
-      } else collector.add(fn, rows, await targetRows(ys, 0, n, head, transform), n);
+      } else collect(collector, fn, rows, await targetRows(ys, 0, n, head, transform), n);
       samples += n;
       faultPoint('tfjs:features');
       options.onProgress?.({ phase: 'features', done: samples, total: NaN });
@@ -405,7 +352,7 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
     }
   }
   const tFeatures = (performance.now() - t0) / 1000;
-  const { result, mode } = collector.solve(target.space === 'classification' ? classifier(fn, target, pre, coreOptions) : undefined);
+  const { result, mode } = collector.solve(fn, target.space === 'classification' ? classifier(fn, target, pre, coreOptions) : undefined);
   faultPoint('tfjs:solve');
   const tSolve0 = performance.now();
   if (options.signal?.aborted) throw new AbortError(`${fn}: aborted before writing; the model was not changed.`);
@@ -495,10 +442,10 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
     if (variant === 'exact') {
       const collector = new RowCollector(pre, coreOptions, budget);
       await forEachFeatureBatch(sub, head, xt, batchSize, options.signal, async (rows, start, end) => {
-        collector.add(fn, rows, await targetRows(yt, start, end, head, transform), end - start);
+        collect(collector, fn, rows, await targetRows(yt, start, end, head, transform), end - start);
       }, (done, total) => options.onProgress?.({ phase: 'features', done, total }));
       tFeatures = (performance.now() - tf0) / 1000;
-      ({ result, mode } = collector.solve(target.space === 'classification' ? classifier(fn, target, pre, coreOptions) : undefined));
+      ({ result, mode } = collector.solve(fn, target.space === 'classification' ? classifier(fn, target, pre, coreOptions) : undefined));
       rowsTotal = collector.rows;
     } else {
       const xs = take(options.paired!.x, 'paired.x');
