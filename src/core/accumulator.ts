@@ -1,7 +1,7 @@
 import { OptionError, ShapeError } from './errors.js';
 import { applyHead, validateHead, type Head } from './head.js';
 import { finish, metricsFor, type LvaResult, type MetricChoice, type Validator } from './lva.js';
-import { addGramUpper, assertFinite, symmetrizeFromUpper, type Matrix } from './matrix.js';
+import { addGramUpper, assertFinite, matmul, symmetrizeFromUpper, type Matrix } from './matrix.js';
 import { resolveLvaOptions, type LvaOptions } from './options.js';
 import { primalSystem } from './ridge-system.js';
 
@@ -58,11 +58,7 @@ export class LvaAccumulator {
     }
     this.width = head.weights.rows + (this.fitBias ? 1 : 0);
     this.outputs = head.weights.cols;
-    this.total = this.emptyStats();
-  }
-
-  private emptyStats(): Stats {
-    return { g: new Float64Array(this.width * this.width), b: new Float64Array(this.width * this.outputs), qq: new Float64Array(this.outputs), n: 0 };
+    this.total = emptyStats(this.width, this.outputs);
   }
 
   /** Number of rows seen (weighted by the forgetting factor). */
@@ -100,7 +96,7 @@ export class LvaAccumulator {
     }
     assertFinite(fn, 'latents', latents);
     assertFinite(fn, 'targets', targets);
-    if (groups !== undefined && !this.folds) this.folds = Array.from({ length: ACCUMULATOR_FOLDS }, () => this.emptyStats());
+    if (groups !== undefined && !this.folds) this.folds = Array.from({ length: ACCUMULATOR_FOLDS }, () => emptyStats(this.width, this.outputs));
     if (this.forgetting !== 1) {
       const gm = this.forgetting;
       for (const st of this.folds ?? [this.total]) {
@@ -165,14 +161,9 @@ export class LvaAccumulator {
     if (this.batches > 0 && other.batches > 0 && (this.folds === undefined) !== (other.folds === undefined)) {
       throw new OptionError('LvaAccumulator.merge: one accumulator has groups and the other has none; pass groups to both or to neither.', 'groups');
     }
-    if (other.folds && !this.folds) this.folds = Array.from({ length: ACCUMULATOR_FOLDS }, () => this.emptyStats());
-    const pairs: [Stats, Stats][] = other.folds ? other.folds.map((f, k) => [this.folds![k]!, f]) : [[this.total, other.total]];
-    for (const [into, from] of pairs) {
-      for (let i = 0; i < into.g.length; i++) into.g[i] += from.g[i]!;
-      for (let i = 0; i < into.b.length; i++) into.b[i] += from.b[i]!;
-      for (let i = 0; i < into.qq.length; i++) into.qq[i] += from.qq[i]!;
-      into.n += from.n;
-    }
+    if (other.folds && !this.folds) this.folds = Array.from({ length: ACCUMULATOR_FOLDS }, () => emptyStats(this.width, this.outputs));
+    if (other.folds) other.folds.forEach((f, k) => addStats(this.folds![k]!, f));
+    else addStats(this.total, other.total);
     for (const [id, f] of other.groupFold) if (!this.groupFold.has(id)) this.groupFold.set(id, f);
     this.yy += other.yy;
     this.batches += other.batches;
@@ -198,13 +189,21 @@ export class LvaAccumulator {
     if (this.rows === 0) throw new ShapeError(`${fn}: no rows were added; call add(latents, targets) first.`, [1], [0]);
     const opt = resolveLvaOptions(fn, { ...options, fitBias: this.fitBias }, this.head.bias !== undefined, grouped ? 'loo' : 'gcv');
     const p = this.width, m = this.outputs;
-    const sum = this.folds ? this.folds.reduce((acc, f) => addStats(acc, f), this.emptyStats()) : this.total;
-    const full = (st: Stats) => ({ gram: { rows: p, cols: p, data: symmetric(st.g, p) }, cross: { rows: p, cols: m, data: Float64Array.from(st.b) }, residualSq: Float64Array.from(st.qq), rows: st.n });
+    const sum = this.folds ? this.folds.reduce((acc, f) => addStats(acc, f), emptyStats(this.width, this.outputs)) : this.total;
     const metrics = metricsFor(opt, p, options.metric !== undefined);
-    const systems = metrics.map((mc) => primalSystem({ kind: 'statistics', stats: full(sum) }, mc.factor, opt.rcond));
+    const systems = metrics.map((mc) => primalSystem(statistics(sum, p, m), mc.factor, opt.rcond));
     const validator = this.folds && opt.regularization === 'auto' && opt.selection !== 'gcv' ? foldValidator(this.folds, sum, this.groups, metrics, opt.rcond, p, m) : undefined;
     return finish(fn, this.head, opt, systems, metrics, Math.sqrt(this.yy), validator);
   }
+}
+
+function emptyStats(p: number, m: number): Stats {
+  return { g: new Float64Array(p * p), b: new Float64Array(p * m), qq: new Float64Array(m), n: 0 };
+}
+
+/** The input of a primal system: the full (symmetric) Gram and copies of the cross term and residue norms. */
+function statistics(st: Stats, p: number, m: number) {
+  return { kind: 'statistics' as const, stats: { gram: { rows: p, cols: p, data: symmetric(st.g, p) }, cross: { rows: p, cols: m, data: Float64Array.from(st.b) }, residualSq: Float64Array.from(st.qq), rows: st.n } };
 }
 
 function addRows(st: Stats, za: Float64Array, q: Float64Array, rows: number, p: number, m: number): void {
@@ -240,7 +239,6 @@ function symmetric(upper: Float64Array, p: number): Float64Array {
  */
 function foldValidator(folds: Stats[], sum: Stats, groups: number, metrics: readonly MetricChoice[], rcond: number | undefined, p: number, m: number): Validator {
   const used = folds.filter((f) => f.n > 0);
-  const zero = () => ({ g: new Float64Array(p * p), b: new Float64Array(p * m), qq: new Float64Array(m), n: 0 });
   return {
     kind: 'grouped-k-fold',
     groups,
@@ -249,28 +247,15 @@ function foldValidator(folds: Stats[], sum: Stats, groups: number, metrics: read
     errors(metric, lambdas) {
       const out = lambdas.map(() => new Float64Array(used.length));
       used.forEach((fold, u) => {
-        const train = addStats(addStats(zero(), sum), fold, -1);
-        const system = primalSystem(
-          { kind: 'statistics', stats: { gram: { rows: p, cols: p, data: symmetric(train.g, p) }, cross: { rows: p, cols: m, data: train.b }, residualSq: train.qq, rows: train.n } },
-          metrics[metric]!.factor,
-          rcond,
-        );
-        const G = symmetric(fold.g, p);
+        const train = addStats(addStats(emptyStats(p, m), sum), fold, -1);
+        const system = primalSystem(statistics(train, p, m), metrics[metric]!.factor, rcond);
+        const G: Matrix = { rows: p, cols: p, data: symmetric(fold.g, p) };
         lambdas.forEach((lambda, li) => {
-          const delta = system.delta(lambda).data;
+          const delta = system.delta(lambda);
+          const gDelta = matmul(G, delta).data;
           let e = 0;
-          for (let k = 0; k < m; k++) {
-            let cross = 0, quad = 0;
-            for (let i = 0; i < p; i++) {
-              const di = delta[i * m + k]!;
-              if (di === 0) continue;
-              cross += di * fold.b[i * m + k]!;
-              let s = 0;
-              for (let j = 0; j < p; j++) s += G[i * p + j]! * delta[j * m + k]!;
-              quad += di * s;
-            }
-            e += fold.qq[k]! - 2 * cross + quad;
-          }
+          for (let k = 0; k < m; k++) e += fold.qq[k]!;
+          for (let i = 0; i < p * m; i++) e += delta.data[i]! * (gDelta[i]! - 2 * fold.b[i]!);
           out[li]![u] = Math.max(e, 0);
         });
       });

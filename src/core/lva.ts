@@ -5,7 +5,7 @@ import { applyHead, fitsFloat32, validateHead, type Head } from './head.js';
 import { mulberry32 } from './random.js';
 import { appendOnes, assertFinite, frobenius, gram, kernel, matmul, matmulTN, sub, takeRows, type Matrix } from './matrix.js';
 import { resolveLvaOptions, type LvaOptions, type ResolvedLvaOptions } from './options.js';
-import { dualSystem, primalSystem, whitenRows, type RidgeSystem } from './ridge-system.js';
+import { columnSquares, dualSystem, primalSystem, whitenRows, type RidgeSystem } from './ridge-system.js';
 import { select, type Candidate, type SelectionRule, type SelectionSummary } from './selection.js';
 import { sourceMetric } from './source-statistics.js';
 
@@ -196,7 +196,7 @@ function solveRows(fn: string, latents: Matrix, residue: Matrix, head: Head, opt
         ? dualSystem(zz, qq, mc.factor, opt.rcond, dualInput(i))
         : folds
           ? // The folds' statistics add up to the full Gram: no second pass over the rows (and no leave-one-out, so no P).
-            primalSystem({ kind: 'statistics', stats: { ...folds.total(), residualSq: columnSquaresOf(qq), rows: zz.rows } }, mc.factor, opt.rcond)
+            primalSystem({ kind: 'statistics', stats: { ...folds.total(), residualSq: columnSquares(qq), rows: zz.rows } }, mc.factor, opt.rcond)
           : primalSystem({ kind: 'rows', z: zz, q: qq }, mc.factor, opt.rcond),
     );
     const validator = folds ? groupedValidator(zz, qq, groups!, folds, metrics, opt, cache && dualInput) : undefined;
@@ -333,12 +333,6 @@ function groupFolds(z: Matrix, q: Matrix, groups: RowGroups): GroupFolds {
     stats: () => (stats ?? (compute(), stats!)),
     total: () => (total ?? (compute(), total!)),
   };
-}
-
-function columnSquaresOf(q: Matrix): Float64Array {
-  const out = new Float64Array(q.cols);
-  for (let i = 0; i < q.rows; i++) for (let k = 0; k < q.cols; k++) out[k] += q.data[i * q.cols + k]! ** 2;
-  return out;
 }
 
 /**

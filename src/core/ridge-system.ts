@@ -80,7 +80,8 @@ function summarize(mu: Float64Array, cutoff: number, n: number, p: number): { ra
   return { rank, scale: tr / Math.max(1, Math.min(n, p)) };
 }
 
-function columnSquares(q: Matrix): Float64Array {
+/** ‖Q_k‖² of every column. @internal */
+export function columnSquares(q: Matrix): Float64Array {
   const out = new Float64Array(q.cols);
   for (let i = 0; i < q.rows; i++) for (let k = 0; k < q.cols; k++) out[k] += q.data[i * q.cols + k]! ** 2;
   return out;
@@ -182,6 +183,23 @@ function gcvScore(n: number, fitSq: Float64Array, df: number): number {
 }
 
 /**
+ * The coefficient and leverage tables {@link looGrid} takes, for a basis whose residue coordinates are X (r×m):
+ * coef[j][g·m + k] = scale_g[j]·X[j][k] and lev[j][g] = leverage_g[j], with (scale_g, leverage_g) = weights(λ_g).
+ */
+function spectralTables(X: Float64Array, r: number, m: number, lambdas: readonly number[], weights: (lambda: number) => { scale: Float64Array; leverage: Float64Array }) {
+  const G = lambdas.length, W = G * m;
+  const coef = new Float64Array(r * W), lev = new Float64Array(r * G);
+  lambdas.forEach((lambda, g) => {
+    const { scale, leverage } = weights(lambda);
+    for (let j = 0; j < r; j++) {
+      lev[j * G + g] = leverage[j]!;
+      for (let k = 0; k < m; k++) coef[j * W + g * m + k] = scale[j]! * X[j * m + k]!;
+    }
+  });
+  return { coef, lev };
+}
+
+/**
  * Squared errors (summed over outputs) of held-out rows Z_t,w (whitened) with residue Q_t under each of the whitened
  * changes Δ_w(λ_g): E = Q_t − Z_t,w·Δ_w, all λ in one pass over the rows (the leave-one-out kernel with zero leverage).
  */
@@ -237,17 +255,11 @@ export function dualSystem(
   let u: Float64Array | undefined;
   const rowLooGrid = (lambdas: readonly number[]): Float64Array[] => {
     u ??= transpose(ut).data;
-    const G = lambdas.length, W = G * m;
-    const coef = new Float64Array(n * W), lev = new Float64Array(n * G);
-    lambdas.forEach((lambda, g) => {
+    const { coef, lev } = spectralTables(qt, n, m, lambdas, (lambda) => {
       const { hat } = filter(mu, cutoff, lambda);
-      for (let j = 0; j < n; j++) {
-        lev[j * G + g] = hat[j]!;
-        const keep = 1 - hat[j]!;
-        for (let k = 0; k < m; k++) coef[j * W + g * m + k] = keep * qt[j * m + k]!;
-      }
+      return { scale: hat.map((h) => 1 - h), leverage: hat };
     });
-    return looGrid(u, n, n, coef, lev, G, m, undefined);
+    return looGrid(u, n, n, coef, lev, lambdas.length, m, undefined);
   };
   const deltaWhitened = (lambda: number): Matrix => matmulTN(zw, { rows: n, cols: m, data: mix(filter(mu, cutoff, lambda).inv) });
 
@@ -324,7 +336,6 @@ export function primalSystem(
   const { rank, scale } = summarize(mu, cutoff, n, p);
   // C = Vᵀ·B_w (p×m)
   const c = matmul(vt, bw).data;
-  // P = Z_w·V (n×p), only when rows are kept: needed for exact leave-one-out.
   // P = Z_w·V (n×p), computed on first use: only exact leave-one-out needs it (an n·p² product, as costly as the Gram).
   let cachedP: Float64Array | undefined;
   const getP = (): Float64Array | undefined => {
@@ -347,33 +358,18 @@ export function primalSystem(
     }
     return E;
   };
-  /** Δ_w = V·diag(inv)·C in the whitened coordinates. */
+  /** Δ_w = V·diag(inv)·C in the whitened coordinates (V's columns are the rows of vt). */
   const deltaWhitened = (lambda: number): Matrix => {
     const { inv } = filter(mu, cutoff, lambda);
-    const out = new Float64Array(p * m);
-    for (let j = 0; j < p; j++) {
-      const f = inv[j]!;
-      if (f === 0) continue;
-      for (let i = 0; i < p; i++) {
-        const v = vt.data[j * p + i]! * f;
-        if (v === 0) continue;
-        for (let k = 0; k < m; k++) out[i * m + k] += v * c[j * m + k]!;
-      }
-    }
-    return { rows: p, cols: m, data: out };
+    return matmulTN(vt, { rows: p, cols: m, data: c.map((v, i) => v * inv[Math.floor(i / m)]!) });
   };
   // E(λ) = Q − P·diag(inv)·C and h_i = Σ_j P_ij²·inv_j: rows of P as the basis.
   const primalLooGrid = (lambdas: readonly number[]): Float64Array[] => {
-    const G = lambdas.length, W = G * m;
-    const coef = new Float64Array(p * W), lev = new Float64Array(p * G);
-    lambdas.forEach((lambda, g) => {
+    const { coef, lev } = spectralTables(c, p, m, lambdas, (lambda) => {
       const { inv } = filter(mu, cutoff, lambda);
-      for (let j = 0; j < p; j++) {
-        lev[j * G + g] = inv[j]!;
-        for (let k = 0; k < m; k++) coef[j * W + g * m + k] = c[j * m + k]! * inv[j]!;
-      }
+      return { scale: inv, leverage: inv };
     });
-    return looGrid(getP()!, n, p, coef, lev, G, m, rows!.q.data);
+    return looGrid(getP()!, n, p, coef, lev, lambdas.length, m, rows!.q.data);
   };
   const fitResidualSq = (lambda: number): Float64Array => {
     if (lambda === Infinity) return Float64Array.from(residualSq);
@@ -406,7 +402,6 @@ export function primalSystem(
       return rows && zw ? primalLooGrid(lambdas) : undefined;
     },
     heldOutErrors: (zt, qt, lambdas) => heldOutErrors(whitenRows(zt, L), qt, lambdas.map(deltaWhitened)),
-
     gcv: (lambda) => gcvScore(n, fitResidualSq(lambda), degreesOfFreedom(lambda)),
   };
 }
