@@ -11,15 +11,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adaptModel, lvaCallback } from '../src/adapters/tfjs/index.js';
 import { loadModelJson } from './exp1/model.js';
-import { machineInfo } from './lib/machine.js';
-import { mnistSplit, subset } from './mnist/data.js';
-import { blur, cropPairs, permutation, pick, psnr, sharp, toTensor, type ImageBatch } from './deblur/data.js';
-import { registerWasmConv2DBackpropFilter } from './deblur/wasm-conv-grad.js';
+import { cropPairs, permutation, pick, psnr, toTensor, type ImageBatch } from './deblur/data.js';
+import { deblurSetup } from './deblur/setup.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NS = [16, 64, 256];
@@ -42,15 +40,8 @@ function readingLines(rows: Row[], unadapted: number): string[] {
 }
 
 async function main(): Promise<void> {
-  registerWasmConv2DBackpropFilter();
-  await tf.setBackend('wasm');
   const t0 = performance.now();
-  const machine = machineInfo();
-  const json = readFileSync(resolve(here, '../fixtures/deblur/srcnn.json'), 'utf8');
-  const split = mnistSplit();
-  const test = subset(split.test, Array.from({ length: 300 }, (_, i) => i));
-  const testX = blur(tf, test, 3), testY = test.images;
-  const poolX = blur(tf, split.target, 3), poolY = sharp(split.target);
+  const { machine, json, testX, testY, pool, poolX, poolY } = await deblurSetup(300);
   const score = (m: tf.LayersModel): number => psnr(tf.tidy(() => (m.predict(toTensor(tf, testX), { batchSize: 100 }) as tf.Tensor).dataSync() as Float32Array), testY);
   const fresh = async (lr: number): Promise<tf.LayersModel> => {
     const m = await loadModelJson(tf, json);
@@ -63,7 +54,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const n of NS) {
     for (const seed of SEEDS) {
-      const idx = permutation(split.target.n, 1000 * seed + n).subarray(0, n);
+      const idx = permutation(pool.n, 1000 * seed + n).subarray(0, n);
       const { x, y } = cropPairs(poolX, poolY, idx, 12, 77 * seed + n);
       const batch = Math.max(16, Math.ceil(n / 4));
 

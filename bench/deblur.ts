@@ -11,16 +11,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adaptModel } from '../src/adapters/tfjs/index.js';
 import { loadModelJson } from './exp1/model.js';
 import { writeSvg } from './lib/plot.js';
-import { machineInfo } from './lib/machine.js';
-import { mnistSplit, subset } from './mnist/data.js';
-import { blur, cropPairs, permutation, psnr, sharp, toTensor, type ImageBatch } from './deblur/data.js';
-import { registerWasmConv2DBackpropFilter } from './deblur/wasm-conv-grad.js';
+import { blur, cropPairs, permutation, psnr, toTensor, type ImageBatch } from './deblur/data.js';
+import { deblurSetup } from './deblur/setup.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NS = [16, 64, 256, 1024];
@@ -41,23 +39,12 @@ function predictPsnr(model: tf.LayersModel, x: ImageBatch, truth: Float32Array):
 }
 
 async function main(): Promise<void> {
-  registerWasmConv2DBackpropFilter();
-  await tf.setBackend('wasm');
   const t0 = performance.now();
-  const machine = machineInfo();
-  const json = readFileSync(resolve(here, '../fixtures/deblur/srcnn.json'), 'utf8');
+  const { machine, json, test, testX, testY, pool, poolX, poolY } = await deblurSetup(N_TEST);
   const model = await loadModelJson(tf, json);
   const head = model.getLayer('head');
   const head0 = head.getWeights().map((w) => w.clone());
   const restoreHead = (): void => head.setWeights(head0);
-
-  const split = mnistSplit();
-  const test = subset(split.test, Array.from({ length: N_TEST }, (_, i) => i));
-  const testX = blur(tf, test, 3);
-  const testY = test.images;
-  const pool = split.target;
-  const poolX = blur(tf, pool, 3);
-  const poolY = sharp(pool);
 
   const inputPsnr = psnr(testX.data, testY);
   const unadapted = predictPsnr(model, testX, testY);
