@@ -41,3 +41,19 @@ export {
   type LogitClassificationOptions,
 } from './classification.js';
 export type { NewtonTrace } from './cross-entropy.js';
+export {
+  assignFolds,
+  autoFolds,
+  decideFromFolds,
+  DEFAULT_EVIDENCE,
+  foldMeans,
+  meanAndSe,
+  pairedGain,
+  requiredFoldWins,
+  type AdaptationPath,
+  type CandidateLosses,
+  type CandidateSummary,
+  type DecisionRuleOptions,
+  type PairedGain,
+  type RuleOutcome,
+} from './decision.js';

@@ -1,0 +1,409 @@
+/**
+ * Choose between keeping the pretrained model, the closed-form head and the user's own fit() by paired
+ * cross-validation on the target data (issue 15). Usable on its own ({@link chooseAdaptation}, {@link adaptByChoice});
+ * the fit() callback is a thin lifecycle adapter around it.
+ *
+ * Every candidate runs on a clone of the model (same topology and weights, a fresh optimizer of the user's class and
+ * config for each fit), on the same folds, so the comparison is paired. The user's model is never touched here.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { match } from 'ts-pattern';
+import { assignFolds, autoFolds, decideFromFolds, DEFAULT_EVIDENCE, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
+import { isLvaError, OptionError, ShapeError } from '../../core/errors.js';
+import { rejectUnknownOptions } from '../../core/options.js';
+import { mulberry32 } from '../../core/random.js';
+import type { SourceStatistics } from '../../core/source-statistics.js';
+import { adaptModel, asTensor, computeSourceStatistics, targetSpace, type AdaptOptions, type AdaptReport, type TensorInput } from './adapt.js';
+import { AbortError } from './errors.js';
+import { featureModel } from './features.js';
+import { findHead, type TfjsHead } from './head.js';
+
+/** The user's fine-tuning recipe, as model.fit() would run it. Unset fields come from the compiled model / tfjs defaults. */
+export interface FitRecipe {
+  readonly epochs: number;
+  /** @defaultValue `32` (tfjs's default) */
+  readonly batchSize?: number | undefined;
+  /** @defaultValue `true` (tfjs's default) */
+  readonly shuffle?: boolean | undefined;
+  readonly classWeight?: tf.ModelFitArgs['classWeight'];
+  /** The optimizer whose class and config each cross-validated fit reuses (a fresh instance per fit). @defaultValue `model.optimizer` */
+  readonly optimizer?: tf.Optimizer | undefined;
+  /** @defaultValue `model.loss` */
+  readonly loss?: tf.ModelCompileArgs['loss'] | undefined;
+}
+
+/** Progress while the folds run. */
+export interface ChoiceProgress {
+  readonly fold: number;
+  readonly folds: number;
+  readonly path: AdaptationPath;
+  /** Candidate-fold evaluations done, of the total. */
+  readonly done: number;
+  readonly total: number;
+  readonly seconds: number;
+}
+
+/** Options of {@link chooseAdaptation}: the solver options of {@link adaptModel} plus how to decide. */
+export interface ChooseOptions extends AdaptOptions {
+  /** Cross-validation folds over samples, or `'auto'` (leave-one-out up to 10 samples, else 5; stratified for classes). @defaultValue `'auto'` */
+  readonly folds?: number | 'auto';
+  /**
+   * Seconds the cross-validated fits may take, estimated before they start as folds × epochs × steps per epoch ×
+   * measured seconds per step. Above it no fit is cross-validated and the prior (the sparsity threshold) decides.
+   * @defaultValue {@link DEFAULT_BUDGET_SECONDS}
+   */
+  readonly budgetSeconds?: number;
+  /** Threshold of the prior: the closed-form head up to this many samples (rows for one-row-per-sample heads) per head feature, the fit above. @defaultValue `0.25` */
+  readonly priorRowsPerFeature?: number;
+  /** Standard errors the paired gain must clear to overturn the prior. @defaultValue `2` */
+  readonly evidence?: number;
+  /** Minimum paired gain relative to the prior's CV loss. @defaultValue `0.02` */
+  readonly minRelativeGain?: number;
+  /** Candidate paths. `'head-then-fit'` doubles the fits' cost. @defaultValue `['keep', 'head', 'fit']` */
+  readonly candidates?: readonly AdaptationPath[];
+  /** Seed of the fold assignment. @defaultValue `1` */
+  readonly seed?: number;
+  readonly onFold?: ((progress: ChoiceProgress) => void) | undefined;
+}
+
+/** Default of {@link ChooseOptions.budgetSeconds}: keeps a 1,000-row Exp 1 decision around 1–2 s on a 2-core EPYC (bench/results/decision.md). */
+export const DEFAULT_BUDGET_SECONDS = 5;
+/** Default threshold of the prior, from bench/results/callback-threshold.md (Exp 1). */
+export const DEFAULT_PRIOR_ROWS_PER_FEATURE = 0.25;
+
+interface ChoiceBase {
+  /** The path chosen. */
+  readonly path: AdaptationPath;
+  /** The sparsity threshold's choice, which stands unless the evidence overturns it. */
+  readonly prior: AdaptationPath;
+  readonly reason: string;
+  readonly samples: number;
+  readonly rows: number;
+  /** Wall time of the decision. */
+  readonly seconds: number;
+}
+
+/**
+ * A decision, as data.
+ * - `cross-validated`: every candidate ran on the same folds; `candidates` has each one's CV loss ± SE and its paired
+ *   gain over the prior.
+ * - `blind`: cross-validation cannot see a gain here (1 example of some class, or < 3 samples): the prior stands.
+ * - `over-budget`: the cross-validated fits would cost more than the budget: the prior stands.
+ * - `single-candidate`: only one path is available (e.g. an unsupported head, or an optimizer that cannot be cloned).
+ */
+export type AdaptationChoice =
+  | (ChoiceBase & { readonly kind: 'cross-validated'; readonly overridden: boolean; readonly folds: number; readonly candidates: readonly CandidateSummary[]; readonly estimatedSeconds: number })
+  | (ChoiceBase & { readonly kind: 'blind' })
+  | (ChoiceBase & { readonly kind: 'over-budget'; readonly estimatedSeconds: number; readonly budgetSeconds: number })
+  | (ChoiceBase & { readonly kind: 'single-candidate'; readonly unavailable: string });
+
+const CHOOSE_KEYS = [
+  'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
+  'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
+  'folds', 'budgetSeconds', 'priorRowsPerFeature', 'evidence', 'minRelativeGain', 'candidates', 'seed', 'onFold',
+] as const;
+const PATHS: readonly AdaptationPath[] = ['keep', 'head', 'fit', 'head-then-fit'];
+
+/** Class of every sample, when the targets are classes: a softmax/sigmoid head, or one-hot target rows. */
+async function classLabels(head: TfjsHead | undefined, y: tf.Tensor, outRank: number): Promise<Int32Array | undefined> {
+  if (y.rank === outRank - 1 && head && (head.activation === 'softmax' || head.activation === 'sigmoid')) return Int32Array.from(await y.data());
+  if (y.rank !== 2) return undefined;
+  const m = y.shape[1]!, v = await y.data(), n = y.shape[0]!;
+  if (m === 1) return head?.activation === 'sigmoid' ? Int32Array.from(v, (t) => (t > 0.5 ? 1 : 0)) : undefined;
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let ones = 0, at = -1;
+    for (let j = 0; j < m; j++) {
+      const t = v[i * m + j]!;
+      if (t === 1) (ones++, (at = j));
+      else if (t !== 0) return undefined;
+    }
+    if (ones !== 1) return undefined;
+    labels[i] = at;
+  }
+  return labels;
+}
+
+/** A fresh optimizer of the same class and config (tfjs serialization). */
+function optimizerFactory(opt: tf.Optimizer): () => tf.Optimizer {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[opt.getClassName()];
+  if (!entry) throw new OptionError(`chooseAdaptation: optimizer class '${opt.getClassName()}' is not registered with tf.serialization; register it, or pass rowsPerFeature to skip cross-validation.`, 'optimizer');
+  const [cls, fromConfig] = entry;
+  const config = opt.getConfig();
+  return () => fromConfig(cls, config) as tf.Optimizer;
+}
+
+/** Per-sample loss of `model` on (x, y) with the compiled loss of `lossModel`, averaged over any positions. */
+async function sampleLosses(lossModel: tf.LayersModel, model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, batchSize: number): Promise<Float64Array> {
+  const l = tf.tidy(() => {
+    const pred = model.predict(x, { batchSize }) as tf.Tensor;
+    // A Sequential model keeps the compiled loss functions on its inner LayersModel.
+    const fns = lossModel.lossFunctions ?? (lossModel as unknown as { model?: tf.LayersModel }).model?.lossFunctions;
+    const per = fns?.[0] ? fns[0](y, pred) : tf.mean(tf.square(tf.sub(pred, y)), -1);
+    return per.rank > 1 ? tf.mean(per, Array.from({ length: per.rank - 1 }, (_, i) => i + 1)) : per;
+  });
+  try {
+    return Float64Array.from(await l.data());
+  } finally {
+    l.dispose();
+  }
+}
+
+const seconds = (t0: number) => (performance.now() - t0) / 1000;
+
+/**
+ * Chooses how to adapt `model` to (x, y): keep it, the closed-form head, or the user's own fit() (`recipe`), by
+ * paired cross-validation where it can see and within the budget, and by the sparsity threshold otherwise.
+ * Does not change the model; apply the choice yourself or use {@link adaptByChoice}.
+ *
+ * @example
+ * const choice = await chooseAdaptation(model, x, y, { epochs: 50, batchSize: 16 });
+ * console.log(choice.path, choice.reason);
+ */
+export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y: TensorInput, recipe: FitRecipe, options: ChooseOptions = {}): Promise<AdaptationChoice> {
+  const fn = 'chooseAdaptation';
+  const t0 = performance.now();
+  rejectUnknownOptions(fn, options, CHOOSE_KEYS);
+  if (recipe === null || typeof recipe !== 'object' || !(Number.isInteger(recipe.epochs) && recipe.epochs >= 0)) {
+    throw new OptionError(`${fn}: recipe.epochs must be an integer ≥ 0 (the epochs your fit() runs); received ${String((recipe as FitRecipe | null)?.epochs)}.`, 'epochs');
+  }
+  const budget = options.budgetSeconds ?? DEFAULT_BUDGET_SECONDS;
+  if (!(budget >= 0)) throw new OptionError(`${fn}: budgetSeconds must be a number ≥ 0; received ${String(options.budgetSeconds)}.`, 'budgetSeconds');
+  const priorRpf = options.priorRowsPerFeature ?? DEFAULT_PRIOR_ROWS_PER_FEATURE;
+  if (!(priorRpf >= 0)) throw new OptionError(`${fn}: priorRowsPerFeature must be a number ≥ 0; received ${String(options.priorRowsPerFeature)}.`, 'priorRowsPerFeature');
+  const wanted = options.candidates ?? ['keep', 'head', 'fit'];
+  for (const p of wanted) if (!PATHS.includes(p)) throw new OptionError(`${fn}: unknown candidate '${String(p)}'; use ${PATHS.map((q) => `'${q}'`).join(', ')}.`, 'candidates');
+  const folds = options.folds ?? 'auto';
+  if (folds !== 'auto' && !(Number.isInteger(folds) && folds >= 2)) throw new OptionError(`${fn}: folds must be 'auto' or an integer ≥ 2; received ${String(folds)}.`, 'folds');
+  if (options.variant === 'perturb') throw new OptionError(`${fn}: the perturb variant pairs every target row with a source row, which folds would break; use variant 'exact' (the default).`, 'variant');
+  const batchSize = options.batchSize ?? 512;
+  const fitBatch = recipe.batchSize ?? 32;
+  if (!(Number.isInteger(fitBatch) && fitBatch >= 1)) throw new OptionError(`${fn}: recipe.batchSize must be a positive integer; received ${String(recipe.batchSize)}.`, 'batchSize');
+  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence, minRelativeGain, candidates: _c, seed, onFold, validation: _v, onProgress: _o, ...adaptRest } = options;
+
+  const owned: tf.Tensor[] = [];
+  const take = (v: TensorInput, name: string) => {
+    const r = asTensor(v, fn, name);
+    if (r.owned) owned.push(r.tensor);
+    return r.tensor;
+  };
+  let clone: tf.LayersModel | undefined;
+  const optimizers: tf.Optimizer[] = [];
+  let w0: tf.Tensor[] = [];
+  try {
+    const xt = take(x, 'x'), yt = take(y, 'y');
+    const n = xt.shape[0] ?? 0;
+    if (n === 0) throw new ShapeError(`${fn}: x has no samples; pass the target data.`, [1], [0]);
+    if (yt.shape[0] !== n) throw new ShapeError(`${fn}: x has ${n} samples but y has ${yt.shape[0]}; pass one target per input sample.`, [n], [yt.shape[0] ?? 0]);
+    const outRank = model.outputs[0]!.shape.length;
+
+    // Which candidates exist: the head needs a supported head layer, the fit a loss and a cloneable optimizer.
+    const unavailable: string[] = [];
+    let head: TfjsHead | undefined;
+    try {
+      head = findHead(model, options.layer);
+      targetSpace(head, fn, options.loss);
+    } catch (e) {
+      if (!isLvaError(e) || e.name !== 'UnsupportedModelError') throw e;
+      head = undefined;
+      unavailable.push(`closed-form head: ${(e as Error).message}`);
+    }
+    const optimizer = recipe.optimizer ?? (model.optimizer as tf.Optimizer | undefined);
+    const loss = recipe.loss ?? (model.loss as tf.ModelCompileArgs['loss'] | undefined);
+    let newOptimizer: (() => tf.Optimizer) | undefined;
+    if (!optimizer || !loss) unavailable.push('fit: the model is not compiled and the recipe has no optimizer/loss');
+    else {
+      try {
+        newOptimizer = optimizerFactory(optimizer);
+        optimizers.push(newOptimizer());
+      } catch (e) {
+        unavailable.push(`fit: ${(e as Error).message}`);
+        newOptimizer = undefined;
+      }
+    }
+    if (newOptimizer) {
+      try {
+        clone = (await tf.models.modelFromJSON({ modelTopology: model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'] })) as tf.LayersModel;
+      } catch (e) {
+        unavailable.push(`fit: the model could not be cloned through tf.serialization (${(e as Error).message})`);
+        newOptimizer = undefined;
+      }
+    }
+    if (head) {
+      const m = yt.shape[yt.shape.length - 1]!;
+      const labelsGiven = (head.activation === 'softmax' || head.activation === 'sigmoid') && yt.rank === outRank - 1;
+      if (!labelsGiven && (m !== head.outputs || yt.rank < 2)) {
+        throw new ShapeError(`${fn}: y has ${m} values per position but head "${head.name}" has ${head.outputs} units; pass one target per head output.`, [head.outputs], [m]);
+      }
+    }
+    // Rows per sample (conv and sequence heads): the prior counts samples there.
+    let rows = n;
+    if (head) {
+      const h = head;
+      const out = tf.tidy(() => h.layer.apply(featureModel(model, h).predict(tf.slice(xt, 0, 1), { batchSize: 1 }) as tf.Tensor) as tf.Tensor);
+      rows = n * (out.size / h.outputs);
+      out.dispose();
+    }
+    const width = head ? head.inputWidth + (head.useBias && options.fitBias !== false ? 1 : 0) : 0;
+    const units = rows > n ? n : rows;
+    const sparse = head !== undefined && units <= priorRpf * width;
+    const counted = rows > n ? `${n} samples (${rows} rows)` : `${n} rows`;
+    const base = { samples: n, rows };
+    const paths = wanted.filter((p) => (p === 'keep' ? true : p === 'head' ? head !== undefined : p === 'fit' ? newOptimizer !== undefined : head !== undefined && newOptimizer !== undefined));
+    const prior: AdaptationPath = sparse ? 'head' : newOptimizer ? 'fit' : head ? 'head' : 'keep';
+    const priorWhy = head ? `prior: ${counted} ${sparse ? '≤' : '>'} ${priorRpf} × width ${width} → ${prior}` : `prior: ${prior}`;
+    if (!paths.includes(prior)) paths.push(prior);
+    if (paths.length < 2 || (paths.length === 2 && paths.includes('keep') && !wanted.includes('keep'))) {
+      return { kind: 'single-candidate', ...base, path: prior, prior, unavailable: unavailable.join('; '), reason: `${priorWhy}; only one path available (${unavailable.join('; ') || 'candidates'})`, seconds: seconds(t0) };
+    }
+
+    const labels = await classLabels(head, yt, outRank);
+    const smallest = labels ? Math.min(...(() => { const c = new Map<number, number>(); for (const l of labels) c.set(l, (c.get(l) ?? 0) + 1); return [...c.values()]; })()) : undefined;
+    const k = folds === 'auto' ? autoFolds(n, smallest) : Math.min(folds, n);
+    if (k < 2) {
+      const why = labels && smallest !== undefined && smallest < 2 ? `some class has ${smallest} example, and leaving out the only example of a class hides what a fit would learn from it` : `${n} samples are too few to hold any out`;
+      return { kind: 'blind', ...base, path: prior, prior, reason: `${priorWhy}; cross-validation cannot see a gain here (${why}), so the prior stands`, seconds: seconds(t0) };
+    }
+    const fold = assignFolds(n, k, mulberry32(seed ?? 1), labels);
+
+    // The budget: every cross-validated fit costs epochs × steps per epoch × the measured time of one step.
+    const fits = (paths.includes('fit') ? 1 : 0) + (paths.includes('head-then-fit') ? 1 : 0);
+    w0 = model.getWeights().map((w) => w.clone());
+    let estimated = 0;
+    if (fits > 0 && recipe.epochs > 0) {
+      const c = clone!;
+      c.setWeights(w0);
+      c.compile({ optimizer: optimizers[0]!, loss: loss! });
+      const b = Math.min(fitBatch, n);
+      const [xb, yb] = [tf.slice(xt, 0, b), tf.slice(yt, 0, b)];
+      try {
+        await c.trainOnBatch(xb, yb);
+        const tStep = performance.now();
+        for (let i = 0; i < 2; i++) await c.trainOnBatch(xb, yb);
+        const perStep = seconds(tStep) / 2;
+        const nTrain = Math.ceil((n * (k - 1)) / k);
+        estimated = k * fits * recipe.epochs * Math.ceil(nTrain / fitBatch) * perStep;
+      } finally {
+        tf.dispose([xb, yb]);
+      }
+    }
+    if (estimated > budget) {
+      return {
+        kind: 'over-budget', ...base, path: prior, prior, estimatedSeconds: estimated, budgetSeconds: budget,
+        reason: `${priorWhy}; cross-validating the fit would take ≈ ${estimated.toFixed(1)} s (> budget ${budget} s), so the prior stands`, seconds: seconds(t0),
+      };
+    }
+
+    // A clone for scoring even when no fit is cross-validated (its compiled loss scores every candidate).
+    if (!clone) clone = (await tf.models.modelFromJSON({ modelTopology: model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'] })) as tf.LayersModel;
+    const c = clone;
+    const lossFor = loss ?? 'meanSquaredError';
+    const compileFresh = () => {
+      const opt = newOptimizer ? newOptimizer() : tf.train.sgd(0);
+      optimizers.push(opt);
+      c.compile({ optimizer: opt, loss: lossFor });
+    };
+    c.setWeights(w0);
+    compileFresh();
+    const keepLosses = await sampleLosses(c, c, xt, yt, batchSize);
+    const source: SourceStatistics | undefined = adaptRest.source && !('kind' in adaptRest.source) ? await computeSourceStatistics(model, adaptRest.source.x, { batchSize, ...(options.layer ? { layer: options.layer } : {}) }) : (adaptRest.source as SourceStatistics | undefined);
+    const headOptions: AdaptOptions = { ...adaptRest, ...(source ? { source } : {}) };
+    const losses = new Map<AdaptationPath, Float64Array>(paths.map((p) => [p, new Float64Array(n).fill(NaN)]));
+    const total = k * paths.length;
+    let done = 0;
+    for (let f = 0; f < k; f++) {
+      const train: number[] = [], test: number[] = [];
+      for (let i = 0; i < n; i++) (fold[i] === f ? test : train).push(i);
+      const ti = tf.tensor1d(train, 'int32'), vi = tf.tensor1d(test, 'int32');
+      const [xTr, yTr, xTe, yTe] = [tf.gather(xt, ti), tf.gather(yt, ti), tf.gather(xt, vi), tf.gather(yt, vi)];
+      try {
+        for (const path of paths) {
+          if (options.signal?.aborted) throw new AbortError(`${fn}: aborted during cross-validation; the model was not changed.`);
+          const put = (v: ArrayLike<number>) => test.forEach((row, j) => (losses.get(path)![row] = v[j]!));
+          const headOn = async (): Promise<AdaptReport> => adaptModel(c, xTr, yTr, headOptions);
+          const fitOn = async () => {
+            compileFresh();
+            await c.fit(xTr, yTr, { epochs: recipe.epochs, batchSize: fitBatch, shuffle: recipe.shuffle ?? true, verbose: 0, ...(recipe.classWeight ? { classWeight: recipe.classWeight } : {}) });
+          };
+          c.setWeights(w0);
+          await match(path)
+            .with('keep', async () => put(test.map((row) => keepLosses[row]!)))
+            .with('head', async () => {
+              const r = await headOn();
+              put(r.outcome === 'written' ? await sampleLosses(c, c, xTe, yTe, batchSize) : test.map((row) => keepLosses[row]!));
+            })
+            .with('fit', async () => (await fitOn(), put(await sampleLosses(c, c, xTe, yTe, batchSize))))
+            .with('head-then-fit', async () => (await headOn(), await fitOn(), put(await sampleLosses(c, c, xTe, yTe, batchSize))))
+            .exhaustive();
+          onFold?.({ fold: f, folds: k, path, done: ++done, total, seconds: seconds(t0) });
+        }
+      } finally {
+        tf.dispose([ti, vi, xTr, yTr, xTe, yTe]);
+      }
+    }
+    const table: CandidateLosses[] = paths.map((p) => ({ path: p, losses: losses.get(p)! }));
+    const outcome = decideFromFolds(table, fold, k, prior, { evidence: evidence ?? DEFAULT_EVIDENCE, ...(minRelativeGain !== undefined ? { minRelativeGain } : {}) });
+    return {
+      kind: 'cross-validated', ...base, path: outcome.path, prior, overridden: outcome.overridden, folds: k, candidates: outcome.candidates, estimatedSeconds: estimated,
+      reason: `${priorWhy}; ${outcome.reason}`, seconds: seconds(t0),
+    };
+  } finally {
+    tf.dispose(owned);
+    tf.dispose(w0);
+    for (const o of optimizers) o.dispose();
+    clone?.dispose();
+  }
+}
+
+/** What {@link adaptByChoice} did: the choice, and the head's report when the closed form was applied. */
+export interface ChoiceApplied {
+  readonly choice: AdaptationChoice;
+  readonly report?: AdaptReport | undefined;
+  readonly history?: tf.History | undefined;
+}
+
+/**
+ * {@link chooseAdaptation}, then applies the chosen path to `model`: nothing (`keep`), {@link adaptModel} (`head`),
+ * `model.fit(x, y, recipe)` (`fit`), or both in turn (`head-then-fit`).
+ */
+export async function adaptByChoice(model: tf.LayersModel, x: TensorInput, y: TensorInput, recipe: FitRecipe, options: ChooseOptions = {}): Promise<ChoiceApplied> {
+  const choice = await chooseAdaptation(model, x, y, recipe, options);
+  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence: _e, minRelativeGain: _m, candidates: _c, seed: _s, onFold: _o, ...adaptOptions } = options;
+  const fit = async () => {
+    const xt = asTensor(x, 'adaptByChoice', 'x'), yt = asTensor(y, 'adaptByChoice', 'y');
+    try {
+      if (recipe.optimizer || recipe.loss) model.compile({ optimizer: recipe.optimizer ?? model.optimizer, loss: (recipe.loss ?? model.loss) as tf.ModelCompileArgs['loss'] });
+      return await model.fit(xt.tensor, yt.tensor, { epochs: recipe.epochs, batchSize: recipe.batchSize ?? 32, shuffle: recipe.shuffle ?? true, verbose: 0, ...(recipe.classWeight ? { classWeight: recipe.classWeight } : {}) });
+    } finally {
+      if (xt.owned) xt.tensor.dispose();
+      if (yt.owned) yt.tensor.dispose();
+    }
+  };
+  return match(choice.path)
+    .with('keep', async (): Promise<ChoiceApplied> => ({ choice }))
+    .with('head', async (): Promise<ChoiceApplied> => ({ choice, report: await adaptModel(model, x, y, adaptOptions) }))
+    .with('fit', async (): Promise<ChoiceApplied> => ({ choice, history: await fit() }))
+    .with('head-then-fit', async (): Promise<ChoiceApplied> => {
+      const report = await adaptModel(model, x, y, adaptOptions);
+      return { choice, report, history: await fit() };
+    })
+    .exhaustive();
+}
+
+const num = (v: number) => (Number.isFinite(v) ? (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toPrecision(3) : v.toExponential(2)) : String(v));
+
+/** A readable table of a decision: every candidate's CV loss ± SE and its paired gain over the prior. */
+export function formatChoice(choice: AdaptationChoice): string {
+  const head = `decision: ${choice.path} (prior ${choice.prior}; ${choice.samples} samples; ${choice.seconds.toFixed(2)} s)`;
+  return match(choice)
+    .with({ kind: 'cross-validated' }, (c) => {
+      const rows = c.candidates.map((q) => {
+        const gain = q.gain ? `${num(q.gain.mean)} ± ${num(q.gain.se)}` : '(prior)';
+        const wins = q.gain ? `${q.gain.foldWins}/${c.folds}` : '';
+        return `  ${q.path.padEnd(14)} ${`${num(q.loss)} ± ${num(q.se)}`.padEnd(22)} ${gain.padEnd(24)} ${wins.padEnd(6)} ${q.path === c.path ? '← chosen' : q.convincing ? 'convincing' : ''}`;
+      });
+      return [head, `  ${'candidate'.padEnd(14)} ${'CV loss ± SE'.padEnd(22)} ${'gain over prior ± SE'.padEnd(24)} ${'wins'.padEnd(6)}`, ...rows, `  ${c.folds} folds, paired; ${c.reason}`].join('\n');
+    })
+    .with({ kind: 'blind' }, { kind: 'over-budget' }, { kind: 'single-candidate' }, (c) => `${head}\n  ${c.kind}: ${c.reason}`)
+    .exhaustive();
+}

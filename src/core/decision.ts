@@ -1,0 +1,204 @@
+/**
+ * Choosing an adaptation path from paired cross-validation: the pure part (statistics and the rule), no tfjs.
+ *
+ * Every candidate path (keep the pretrained model, the closed-form head, the user's own fit(), head then fit) is
+ * scored on the same folds, so each held-out row has one loss per candidate and the comparison between two paths is
+ * a paired one: d_i = loss_prior(i) − loss_candidate(i). The rule starts from a prior path (the fixed sparsity
+ * threshold's choice, which the benchmarks justify where cross-validation cannot see) and leaves it only when the
+ * paired evidence says another path is better by a clear margin in (almost) every fold.
+ */
+import { OptionError } from './errors.js';
+
+/** The paths a decision chooses between. */
+export type AdaptationPath = 'keep' | 'head' | 'fit' | 'head-then-fit';
+
+/** Held-out losses of one candidate: one per row (every row is held out exactly once), NaN where unavailable. */
+export interface CandidateLosses {
+  readonly path: AdaptationPath;
+  readonly losses: ArrayLike<number>;
+}
+
+/** Options of {@link decideFromFolds}. */
+export interface DecisionRuleOptions {
+  /**
+   * Evidence required to leave the prior: the paired mean gain must exceed this many standard errors.
+   * @defaultValue {@link DEFAULT_EVIDENCE}
+   */
+  readonly evidence?: number;
+  /** Minimum paired gain relative to the prior's CV loss (ignores differences nobody would notice). @defaultValue `0.02` */
+  readonly minRelativeGain?: number;
+}
+
+/**
+ * Standard errors the paired gain must clear. 2 from the issue's simulation (1 SE switched to a noisy fit on Exp 1
+ * at n = 4/16 and lost 0.3 of the unadapted error) and from bench/results/decision.md.
+ */
+export const DEFAULT_EVIDENCE = 2;
+
+/** Mean, standard error of the mean (sample sd / √n) and count of the finite values. */
+export function meanAndSe(values: ArrayLike<number>): { readonly mean: number; readonly se: number; readonly n: number } {
+  let n = 0, s = 0;
+  for (let i = 0; i < values.length; i++) if (Number.isFinite(values[i]!)) (n++, (s += values[i]!));
+  if (n === 0) return { mean: NaN, se: NaN, n: 0 };
+  const mean = s / n;
+  let ss = 0;
+  for (let i = 0; i < values.length; i++) if (Number.isFinite(values[i]!)) ss += (values[i]! - mean) ** 2;
+  return { mean, se: n > 1 ? Math.sqrt(ss / (n - 1) / n) : Infinity, n };
+}
+
+/** Per-fold means of per-row values (`fold[i]` in 0 … folds − 1). */
+export function foldMeans(values: ArrayLike<number>, fold: ArrayLike<number>, folds: number): number[] {
+  const sum = new Array<number>(folds).fill(0), count = new Array<number>(folds).fill(0);
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) continue;
+    sum[fold[i]!]! += values[i]!;
+    count[fold[i]!]!++;
+  }
+  return sum.map((s, k) => (count[k]! > 0 ? s / count[k]! : NaN));
+}
+
+/** The paired comparison of a candidate against the prior. */
+export interface PairedGain {
+  /** Mean over rows of loss(prior) − loss(candidate): positive when the candidate is better. */
+  readonly mean: number;
+  readonly se: number;
+  /** Folds in which the candidate's mean held-out loss is lower than the prior's. */
+  readonly foldWins: number;
+  /**
+   * Mean over folds of log(fold loss of the prior / fold loss of the candidate), and its SE: a scale-free view of the
+   * same comparison that one heavy-tailed row cannot swamp (a fit with one wild prediction has a huge row-level SE).
+   */
+  readonly logRatio: number;
+  readonly logRatioSe: number;
+}
+
+/** Paired gain of `candidate` over `prior`, row by row and fold by fold. */
+export function pairedGain(prior: ArrayLike<number>, candidate: ArrayLike<number>, fold: ArrayLike<number>, folds: number): PairedGain {
+  if (prior.length !== candidate.length || prior.length !== fold.length) {
+    throw new OptionError(`pairedGain: prior, candidate and fold must have one entry per row; received ${prior.length}, ${candidate.length} and ${fold.length}.`, 'candidate');
+  }
+  const d = Float64Array.from({ length: prior.length }, (_, i) => prior[i]! - candidate[i]!);
+  const { mean, se } = meanAndSe(d);
+  const fp = foldMeans(prior, fold, folds), fc = foldMeans(candidate, fold, folds);
+  let foldWins = 0;
+  for (let k = 0; k < folds; k++) if (fc[k]! < fp[k]!) foldWins++;
+  const tiny = 1e-300;
+  const ratios = fp.map((p, k) => Math.log(Math.max(p, tiny) / Math.max(fc[k]!, tiny)));
+  const lr = meanAndSe(ratios);
+  return { mean, se, foldWins, logRatio: lr.mean, logRatioSe: lr.se };
+}
+
+/** Folds a candidate must win to overturn the prior: all of them up to 4 folds, all but one in five from 5 on. */
+export function requiredFoldWins(folds: number): number {
+  return folds < 5 ? folds : folds - Math.floor(folds / 5);
+}
+
+/** One row of the decision table. */
+export interface CandidateSummary {
+  readonly path: AdaptationPath;
+  /** Mean held-out loss over rows, and its standard error. */
+  readonly loss: number;
+  readonly se: number;
+  /** Mean held-out loss per fold. */
+  readonly folds: readonly number[];
+  /** Against the prior (undefined for the prior itself). */
+  readonly gain?: PairedGain | undefined;
+  /** Whether this candidate met the evidence rule against the prior. */
+  readonly convincing: boolean;
+}
+
+/** What the rule decided from a table of paired held-out losses. */
+export interface RuleOutcome {
+  readonly path: AdaptationPath;
+  readonly prior: AdaptationPath;
+  /** True when the evidence overturned the prior. */
+  readonly overridden: boolean;
+  readonly candidates: readonly CandidateSummary[];
+  readonly reason: string;
+}
+
+const fmt = (v: number) => (Number.isFinite(v) ? (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toPrecision(3) : v.toExponential(2)) : String(v));
+
+/**
+ * The decision rule. The prior path stands unless another candidate's paired gain over it is
+ * (1) more than `evidence` standard errors above zero (over rows, or as a log-ratio over folds), (2) at least `minRelativeGain` of the prior's loss, and
+ * (3) won in {@link requiredFoldWins} of the folds; among the candidates that pass, the lowest mean loss wins.
+ *
+ * @param fold - the fold of every row (0 … folds − 1); every candidate's losses are indexed by the same rows.
+ */
+export function decideFromFolds(candidates: readonly CandidateLosses[], fold: ArrayLike<number>, folds: number, prior: AdaptationPath, options: DecisionRuleOptions = {}): RuleOutcome {
+  const evidence = options.evidence ?? DEFAULT_EVIDENCE;
+  const minGain = options.minRelativeGain ?? 0.02;
+  if (!(evidence >= 0)) throw new OptionError(`decideFromFolds: evidence must be a number ≥ 0 (standard errors); received ${String(options.evidence)}.`, 'evidence');
+  if (!(minGain >= 0)) throw new OptionError(`decideFromFolds: minRelativeGain must be a number ≥ 0; received ${String(options.minRelativeGain)}.`, 'minRelativeGain');
+  if (!Number.isInteger(folds) || folds < 1) throw new OptionError(`decideFromFolds: folds must be a positive integer; received ${folds}.`, 'folds');
+  const base = candidates.find((c) => c.path === prior);
+  if (!base) throw new OptionError(`decideFromFolds: the prior path '${prior}' has no losses; pass it among the candidates (${candidates.map((c) => c.path).join(', ')}).`, 'prior');
+  const need = requiredFoldWins(folds);
+  const priorLoss = meanAndSe(base.losses).mean;
+  const summaries: CandidateSummary[] = candidates.map((c) => {
+    const { mean, se } = meanAndSe(c.losses);
+    const perFold = foldMeans(c.losses, fold, folds);
+    if (c.path === prior) return { path: c.path, loss: mean, se, folds: perFold, convincing: false };
+    const complete = Array.from(c.losses).every(Number.isFinite);
+    const gain = pairedGain(base.losses, c.losses, fold, folds);
+    // Evidence: the paired gain clears `evidence` SE over rows, or its fold-level log-ratio does over folds (≥ 3 folds).
+    const significant = gain.mean > evidence * gain.se || (folds >= 3 && gain.logRatio > evidence * gain.logRatioSe);
+    const convincing = complete && folds >= 2 && significant && gain.mean > minGain * Math.abs(priorLoss) && gain.foldWins >= need;
+    return { path: c.path, loss: mean, se, folds: perFold, gain, convincing };
+  });
+  const winners = summaries.filter((s) => s.convincing).sort((a, b) => a.loss - b.loss);
+  const best = summaries.filter((s) => Number.isFinite(s.loss)).sort((a, b) => a.loss - b.loss)[0]!;
+  if (winners.length > 0) {
+    const w = winners[0]!;
+    return {
+      path: w.path, prior, overridden: true, candidates: summaries,
+      reason: `cross-validation (${folds} folds, paired): ${w.path} beats the prior ${prior} by ${fmt(w.gain!.mean)} ± ${fmt(w.gain!.se)} (CV loss ${fmt(w.loss)} against ${fmt(priorLoss)}; won ${w.gain!.foldWins}/${folds} folds)`,
+    };
+  }
+  const why =
+    best.path === prior
+      ? `the prior ${prior} has the lowest CV loss (${fmt(priorLoss)})`
+      : `${best.path} has a lower CV loss (${fmt(best.loss)} against ${fmt(priorLoss)}) but not by ${evidence} SE in ${need}/${folds} folds (gain ${fmt(best.gain!.mean)} ± ${fmt(best.gain!.se)}, won ${best.gain!.foldWins}/${folds})`;
+  return { path: prior, prior, overridden: false, candidates: summaries, reason: `cross-validation (${folds} folds, paired): keeping the prior ${prior}; ${why}` };
+}
+
+/**
+ * Fold of every row: stratified by class when `labels` are given (each class dealt round-robin over the folds from a
+ * seeded shuffle, so every fold sees every class it can), otherwise a seeded shuffle cut into `folds` near-equal parts.
+ */
+export function assignFolds(n: number, folds: number, random: () => number, labels?: ArrayLike<number>): Int32Array {
+  if (!Number.isInteger(folds) || folds < 2 || folds > n) throw new OptionError(`assignFolds: folds must be an integer in [2, ${n}] for ${n} rows; received ${folds}.`, 'folds');
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const out = new Int32Array(n);
+  if (!labels) {
+    order.forEach((row, k) => (out[row] = k % folds));
+    return out;
+  }
+  // Class by class, continuing the round-robin where the previous class stopped, so fold sizes stay balanced.
+  const byClass = new Map<number, number[]>();
+  for (const row of order) {
+    const c = labels[row]!;
+    if (!byClass.has(c)) byClass.set(c, []);
+    byClass.get(c)!.push(row);
+  }
+  let next = 0;
+  for (const c of [...byClass.keys()].sort((a, b) => a - b)) for (const row of byClass.get(c)!) out[row] = next++ % folds;
+  return out;
+}
+
+/**
+ * Folds for n rows (samples) when the caller asks for `'auto'`: leave-one-out up to 10 rows (the fits are cheap there
+ * and every extra fold sharpens the paired SE), 5 folds above; for classification at most the smallest class count.
+ * Returns 0 where cross-validation cannot see: fewer than 2 examples of some class (leaving out the only example of
+ * a class hides what the fit would learn from it), or fewer than 3 rows.
+ */
+export function autoFolds(n: number, smallestClass?: number): number {
+  if (smallestClass !== undefined) return smallestClass < 2 ? 0 : Math.min(5, smallestClass);
+  if (n < 3) return 0;
+  return n <= 10 ? n : 5;
+}

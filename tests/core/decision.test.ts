@@ -1,0 +1,139 @@
+/** The decision rule on synthetic cross-validation tables: statistics, evidence, fold consistency, folds. */
+import { assignFolds, autoFolds, decideFromFolds, foldMeans, meanAndSe, pairedGain, requiredFoldWins, OptionError, mulberry32 } from '../../src/core/index.js';
+
+/** Rows 0 … n−1 dealt over k folds in order (fold i mod k). */
+const folds = (n: number, k: number) => Int32Array.from({ length: n }, (_, i) => i % k);
+
+describe('paired statistics', () => {
+  it('mean and standard error of the mean, by the textbook formula', () => {
+    // [1, 2, 3, 4]: mean 2.5, sample variance 5/3, SE √(5/3 / 4).
+    const r = meanAndSe([1, 2, 3, 4]);
+    expect(r.mean).toBeCloseTo(2.5, 14);
+    expect(r.se).toBeCloseTo(Math.sqrt(5 / 3 / 4), 14);
+    expect(meanAndSe([7]).se).toBe(Infinity);
+    expect(meanAndSe([NaN, 2, 4]).mean).toBe(3);
+  });
+
+  it('pairedGain: row-level differences, fold wins and the fold log-ratio', () => {
+    const prior = [4, 4, 2, 2], cand = [2, 3, 1, 3], fold = [0, 1, 0, 1];
+    const g = pairedGain(prior, cand, fold, 2);
+    // d = [2, 1, 1, −1]: mean 0.75, sd² = ((1.25)² + 0.25² + 0.25² + 1.75²)/3.
+    expect(g.mean).toBeCloseTo(0.75, 14);
+    expect(g.se).toBeCloseTo(Math.sqrt((1.5625 + 0.0625 + 0.0625 + 3.0625) / 3 / 4), 14);
+    // Fold 0: prior 3, candidate 1.5 (win); fold 1: prior 3, candidate 3 (no win).
+    expect(foldMeans(cand, fold, 2)).toEqual([1.5, 3]);
+    expect(g.foldWins).toBe(1);
+    expect(g.logRatio).toBeCloseTo((Math.log(2) + 0) / 2, 14);
+    expect(() => pairedGain([1], [1, 2], [0, 0], 1)).toThrow(OptionError);
+  });
+
+  it('requiredFoldWins: every fold up to 4, all but one in five from 5', () => {
+    expect([2, 3, 4, 5, 8, 10].map(requiredFoldWins)).toEqual([2, 3, 4, 4, 7, 8]);
+  });
+});
+
+describe('decideFromFolds', () => {
+  const n = 40, k = 5, fold = folds(n, k);
+  const r = mulberry32(7);
+  const noise = (scale: number) => Array.from({ length: n }, () => (r() - 0.5) * scale);
+
+  it('overrides the prior when the other path wins clearly and in every fold', () => {
+    const prior = noise(0.2).map((e) => 1 + e);
+    const fit = prior.map((v, i) => v - 0.3 + noise(0.05)[i]!);
+    const out = decideFromFolds([{ path: 'head', losses: prior }, { path: 'fit', losses: fit }], fold, k, 'head');
+    expect(out).toMatchObject({ path: 'fit', prior: 'head', overridden: true });
+    expect(out.reason).toMatch(/fit beats the prior head by 0\.[23]\d* ± /);
+    expect(out.candidates.find((c) => c.path === 'fit')?.convincing).toBe(true);
+  });
+
+  it('keeps the prior when the mean gain comes from one fold (fit noisy: great once, worse elsewhere)', () => {
+    const prior = Array.from({ length: n }, () => 1);
+    // Fold 0's rows gain 4 each, every other fold loses 0.2: the mean gain is positive (0.64) but won in 1/5 folds.
+    const fit = prior.map((v, i) => (fold[i] === 0 ? v - 4 : v + 0.2));
+    const out = decideFromFolds([{ path: 'head', losses: prior }, { path: 'fit', losses: fit }], fold, k, 'head');
+    expect(out.path).toBe('head');
+    expect(out.overridden).toBe(false);
+    expect(out.reason).toMatch(/fit has a lower CV loss .* but not by 2 SE in 4\/5 folds .*won 1\/5/);
+  });
+
+  it('keeps the prior when the gain is consistent but below minRelativeGain', () => {
+    const prior = Array.from({ length: n }, () => 1);
+    const fit = prior.map((v) => v - 0.01);
+    expect(decideFromFolds([{ path: 'fit', losses: prior }, { path: 'head', losses: fit }], fold, k, 'fit').path).toBe('fit');
+    expect(decideFromFolds([{ path: 'fit', losses: prior }, { path: 'head', losses: fit }], fold, k, 'fit', { minRelativeGain: 0 }).path).toBe('head');
+  });
+
+  it('keeps the prior when the evidence is within 2 SE, even though every fold is won', () => {
+    // Every fold gains, but by very different amounts (fold log-ratios 0.02 … 0.36: mean < 2 SE), and the rows
+    // scatter ±1.5 around their fold's gain (row-level mean 0.32 < 2 SE ≈ 0.49).
+    const foldGain = [0.05, 0.6, 0.02, 0.9, 0.03];
+    const prior = Array.from({ length: n }, () => 3);
+    const cand = prior.map((v, i) => v - foldGain[fold[i]!]! + (Math.floor(i / k) % 2 ? 1.5 : -1.5));
+    const g = pairedGain(prior, cand, fold, k);
+    expect(g.foldWins).toBe(5);
+    expect(g.mean).toBeLessThan(2 * g.se);
+    expect(g.logRatio).toBeLessThan(2 * g.logRatioSe);
+    expect(decideFromFolds([{ path: 'head', losses: prior }, { path: 'fit', losses: cand }], fold, k, 'head').path).toBe('head');
+    // At 1 SE the same table is convincing: the threshold, not the fold count, decided.
+    expect(decideFromFolds([{ path: 'head', losses: prior }, { path: 'fit', losses: cand }], fold, k, 'head', { evidence: 1 }).path).toBe('fit');
+  });
+
+  it('a heavy-tailed candidate loss: one wild row swamps the row-level SE, the fold log-ratio still sees a 100× gain', () => {
+    const prior = Array.from({ length: n }, (_, i) => (i === 3 ? 50 : 1e-3 * (1 + (i % 3))));
+    const head = prior.map(() => 1e-5);
+    const g = pairedGain(prior, head, fold, k);
+    expect(g.mean).toBeLessThan(2 * g.se); // the row-level test alone would not switch
+    const out = decideFromFolds([{ path: 'fit', losses: prior }, { path: 'head', losses: head }], fold, k, 'fit');
+    expect(out).toMatchObject({ path: 'head', overridden: true });
+  });
+
+  it('among several convincing candidates, the lowest CV loss wins; keep can win too', () => {
+    const prior = Array.from({ length: n }, () => 2);
+    const out = decideFromFolds(
+      [{ path: 'fit', losses: prior }, { path: 'head', losses: prior.map((v) => v - 0.5) }, { path: 'keep', losses: prior.map((v) => v - 1) }],
+      fold, k, 'fit',
+    );
+    expect(out.path).toBe('keep');
+    expect(out.candidates.filter((c) => c.convincing).map((c) => c.path).sort()).toEqual(['head', 'keep']);
+  });
+
+  it('an incomplete candidate (NaN rows) is never convincing; a missing prior is an error', () => {
+    const prior = Array.from({ length: n }, () => 1);
+    const fit = prior.map((v, i) => (i === 0 ? NaN : v / 10));
+    expect(decideFromFolds([{ path: 'head', losses: prior }, { path: 'fit', losses: fit }], fold, k, 'head').path).toBe('head');
+    expect(() => decideFromFolds([{ path: 'head', losses: prior }], fold, k, 'fit')).toThrow(/prior path 'fit' has no losses/);
+    expect(() => decideFromFolds([{ path: 'head', losses: prior }], fold, k, 'head', { evidence: -1 })).toThrow(/evidence must be a number ≥ 0/);
+  });
+});
+
+describe('folds', () => {
+  it('stratified: every class is spread over the folds as evenly as its count allows, fold sizes balanced', () => {
+    const labels = Int32Array.from({ length: 30 }, (_, i) => i % 3); // 10 of each class
+    const f = assignFolds(30, 5, mulberry32(3), labels);
+    for (let c = 0; c < 3; c++) {
+      const per = new Array<number>(5).fill(0);
+      labels.forEach((l, i) => l === c && per[f[i]!]!++);
+      expect(per).toEqual([2, 2, 2, 2, 2]);
+    }
+    // Deterministic for a seed, different for another.
+    expect(Array.from(assignFolds(30, 5, mulberry32(3), labels))).toEqual(Array.from(f));
+    expect(Array.from(assignFolds(30, 5, mulberry32(4), labels))).not.toEqual(Array.from(f));
+  });
+
+  it('unstratified: near-equal fold sizes; folds out of range are refused', () => {
+    const f = assignFolds(12, 5, mulberry32(1));
+    const sizes = new Array<number>(5).fill(0);
+    f.forEach((k) => sizes[k]!++);
+    expect(sizes.sort()).toEqual([2, 2, 3, 3, 2].sort());
+    expect(() => assignFolds(3, 4, mulberry32(1))).toThrow(/folds must be an integer in \[2, 3\]/);
+  });
+
+  it('autoFolds: blind at 1 example per class or < 3 rows, leave-one-out up to 10 rows, 5 above', () => {
+    expect(autoFolds(10, 1)).toBe(0);
+    expect(autoFolds(20, 2)).toBe(2);
+    expect(autoFolds(100, 10)).toBe(5);
+    expect(autoFolds(2)).toBe(0);
+    expect(autoFolds(8)).toBe(8);
+    expect(autoFolds(11)).toBe(5);
+  });
+});
