@@ -5,21 +5,26 @@ import { rejectUnknownOptions } from '../core/options.js';
 import { adaptModel, adaptModelFromDataset, asTensor, type AdaptOptions, type AdaptReport, type DatasetBatch, type TensorInput } from '../adapters/tfjs/adapt.js';
 import { AbortError } from '../adapters/tfjs/errors.js';
 import { findHead } from '../adapters/tfjs/head.js';
+import { chooseAdaptation, formatChoice, type AdaptationChoice, type ChoiceProgress, type FitRecipe } from '../adapters/tfjs/choose.js';
+import type { AdaptationPath } from '../core/decision.js';
 import { featureModel } from '../adapters/tfjs/features.js';
 
 /**
  * What the callback decided, as a typed value (also summarised in the fit History as `lva_*` numbers).
- * - `analytic`: sparse target data: the closed-form head replaced fine-tuning; no gradient step changed the model.
- * - `warm-start`: enough data for gradient descent; the head was set analytically first, then fit() went on.
- * - `kept-pretrained`: sparse data, and cross-validation judged that no change beats any change; fit() was stopped
- *   with the model unchanged (set `onDecline: 'gradient-descent'` to fine-tune anyway).
- * - `gradient-descent`: the analytic path was not taken or was refused; fit() ran as written. `reason` says why.
+ * - `analytic`: the closed-form head replaced fine-tuning; no gradient step changed the model.
+ * - `warm-start`: the head was set analytically first, then fit() went on.
+ * - `kept-pretrained`: no change beats any change (cross-validation, or the solver declined): fit() was stopped with
+ *   the model unchanged (set `onDecline: 'gradient-descent'` to fine-tune anyway when the solver declines).
+ * - `gradient-descent`: fit() ran as written. `reason` says why.
+ *
+ * `choice` is the data-driven decision behind it (each candidate's CV loss ± SE, folds, time), absent when an
+ * explicit `rowsPerFeature` or a dataset made the fixed threshold decide.
  */
 export type Decision =
-  | { readonly kind: 'analytic'; readonly reason: string; readonly report: AdaptReport }
-  | { readonly kind: 'warm-start'; readonly reason: string; readonly report: AdaptReport }
-  | { readonly kind: 'kept-pretrained'; readonly reason: string; readonly report: AdaptReport }
-  | { readonly kind: 'gradient-descent'; readonly reason: string; readonly report?: AdaptReport | undefined };
+  | { readonly kind: 'analytic'; readonly reason: string; readonly report: AdaptReport; readonly choice?: AdaptationChoice | undefined }
+  | { readonly kind: 'warm-start'; readonly reason: string; readonly report: AdaptReport; readonly choice?: AdaptationChoice | undefined }
+  | { readonly kind: 'kept-pretrained'; readonly reason: string; readonly report?: AdaptReport | undefined; readonly choice?: AdaptationChoice | undefined }
+  | { readonly kind: 'gradient-descent'; readonly reason: string; readonly report?: AdaptReport | undefined; readonly choice?: AdaptationChoice | undefined };
 
 /** Options of {@link lvaCallback}. The solver options of {@link adaptModel} apply as well. */
 export interface LvaCallbackOptions extends AdaptOptions {
@@ -30,23 +35,35 @@ export interface LvaCallbackOptions extends AdaptOptions {
   /** Instead of x and y: the `{ xs, ys }` dataset given to `fitDataset`, streamed through the solver batch by batch. */
   readonly dataset?: tf.data.Dataset<DatasetBatch> | undefined;
   /**
-   * Sparsity threshold in regression rows per head-input feature: with rows ≤ threshold × width the analytic update
-   * replaces fine-tuning; above it, fit() runs (warm-started when `warmStart`). For heads with several rows per sample
-   * (conv output positions, time steps) samples are counted instead of rows: the rows of one sample are not
-   * independent (bench/results/deblur-callback.md). @defaultValue `DEFAULT_ROWS_PER_FEATURE`
+   * An explicit sparsity threshold, in regression rows per head-input feature: with rows ≤ threshold × width the
+   * analytic update replaces fine-tuning, above it fit() runs (warm-started when `warmStart`), and no
+   * cross-validation runs. For heads with several rows per sample (conv output positions, time steps) samples are
+   * counted instead of rows. Unset (the default), the decision is data-driven: {@link chooseAdaptation} compares the
+   * unchanged model, the closed-form head and your own fit() by paired cross-validation within `budgetSeconds`, with
+   * this threshold at {@link DEFAULT_ROWS_PER_FEATURE} as the prior where cross-validation cannot see or is too costly.
    */
   readonly rowsPerFeature?: number;
   /**
-   * Above the threshold, set the head to the analytic solution before gradient descent starts (closed-form LP-FT).
-   * Off by default: in bench/results/callback-threshold.md it never beat plain fine-tuning, and a nearly unregularised
-   * head (large weights) destabilised full-network Adam on Exp 1. @defaultValue `false`
+   * With the data-driven decision: also cross-validate "closed-form head, then your fit()" (doubles the cost of the
+   * folds). With an explicit `rowsPerFeature`: above it, set the head analytically before gradient descent starts.
+   * Off by default: in bench/results/callback-threshold.md it never beat plain fine-tuning. @defaultValue `false`
    */
   readonly warmStart?: boolean;
+  /** What fit() does that a callback cannot see (tfjs hides fit's shuffle and class weights): reproduced in the cross-validated fits. */
+  readonly fit?: { readonly shuffle?: boolean; readonly classWeight?: tf.ModelFitArgs['classWeight'] } | undefined;
+  /** Seconds the cross-validated fits may take (estimated before they start); above it the prior decides. @defaultValue `5` */
+  readonly budgetSeconds?: number;
+  /** Cross-validation folds over samples. @defaultValue `'auto'` (leave-one-out up to 10 samples, else 5; stratified by class) */
+  readonly folds?: number | 'auto';
+  /** Standard errors of paired evidence needed to overturn the prior. @defaultValue `2` */
+  readonly evidence?: number;
+  /** Called after every candidate × fold of the cross-validation (they can take seconds). */
+  readonly onFold?: ((progress: ChoiceProgress) => void) | undefined;
   /** When cross-validation declines to adapt on sparse data: keep the pretrained model, or fine-tune anyway. @defaultValue `'keep'` */
   readonly onDecline?: 'keep' | 'gradient-descent';
   /** Called with each decision; return `'gradient-descent'` to veto the analytic path (the head is restored). */
   readonly onDecision?: ((state: { readonly decision: Decision; readonly model: tf.LayersModel }) => void | 'gradient-descent') | undefined;
-  /** Print one line per decision. @defaultValue `false` */
+  /** Print the decision, with the cross-validation table when there is one. @defaultValue `false` */
   readonly verbose?: boolean;
   /**
    * Cancels the adaptation and the gradient descent that follows: when it fires, every weight is restored to its value
@@ -65,7 +82,7 @@ export interface LvaCallbackOptions extends AdaptOptions {
 export const DEFAULT_ROWS_PER_FEATURE = 0.25;
 
 const CALLBACK_KEYS = [
-  'x', 'y', 'dataset', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose',
+  'x', 'y', 'dataset', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose', 'fit', 'budgetSeconds', 'folds', 'evidence', 'onFold',
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'loss', 'signal', 'onProgress',
 ] as const;
@@ -73,8 +90,8 @@ const CALLBACK_KEYS = [
 const DECISION_CODE = { analytic: 0, 'warm-start': 1, 'gradient-descent': 2, 'kept-pretrained': 3 } as const;
 
 /**
- * A `tf.Callback` that swaps fine-tuning for the closed-form LVA head when the target data is sparse, and warm-starts
- * ordinary gradient descent otherwise. Add it to an unchanged `model.fit(x, y, { callbacks: [lvaCallback({ x, y })] })`.
+ * A `tf.Callback` that decides, from the target data, between the pretrained model, the closed-form LVA head and the
+ * fit() it is added to, and applies the choice. Add it to an unchanged `model.fit(x, y, { callbacks: [lvaCallback({ x, y })] })`.
  *
  * On the analytic path, fit() stops after its first batch (the earliest point tfjs allows) and every weight is reset
  * to the state right after the analytic update, so no gradient step survives. Decisions are in {@link decisions}.
@@ -106,6 +123,9 @@ export class LvaCallback extends tf.Callback {
       throw new OptionError('lvaCallback: pass either { x, y } or { dataset }, not both.', 'dataset');
     }
     const r = options.rowsPerFeature ?? DEFAULT_ROWS_PER_FEATURE;
+    if (options.budgetSeconds !== undefined && !(options.budgetSeconds >= 0)) {
+      throw new OptionError(`lvaCallback: budgetSeconds must be a number ≥ 0 (0: never cross-validate); received ${String(options.budgetSeconds)}.`, 'budgetSeconds');
+    }
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
       throw new OptionError(`lvaCallback: signal must be an AbortSignal (from new AbortController().signal); received ${typeof options.signal}.`, 'signal');
     }
@@ -122,18 +142,97 @@ export class LvaCallback extends tf.Callback {
 
   override async onTrainBegin(): Promise<void> {
     const model = this.model as tf.LayersModel;
-    const { x, y, dataset, rowsPerFeature, warmStart, onDecline, onDecision, verbose, ...adaptOptions } = this.options;
+    const { x, y, dataset, rowsPerFeature, warmStart, onDecline, onDecision, verbose, fit, budgetSeconds, folds, evidence, onFold, ...adaptOptions } = this.options;
     this.releaseSnapshots();
     this.abortedAt = undefined;
     this.epoch = (this.params?.['initialEpoch'] as number | undefined) ?? 0;
     if (adaptOptions.signal?.aborted) throw new AbortError('lvaCallback: aborted before fit() started; the model was not changed.');
     if (adaptOptions.signal) this.preFit = model.getWeights().map((w) => w.clone());
     try {
-      await this.decide(model, x, y, dataset, rowsPerFeature, warmStart, onDecline, onDecision, verbose, adaptOptions);
+      if (dataset === undefined && rowsPerFeature === undefined) {
+        await this.choose(model, x!, y!, onDecline, onDecision, verbose, adaptOptions, {
+          ...(warmStart ? { candidates: ['keep', 'head', 'fit', 'head-then-fit'] as AdaptationPath[] } : {}),
+          ...(budgetSeconds !== undefined ? { budgetSeconds } : {}),
+          ...(folds !== undefined ? { folds } : {}),
+          ...(evidence !== undefined ? { evidence } : {}),
+          ...(onFold ? { onFold } : {}),
+        }, fit);
+      } else await this.decide(model, x, y, dataset, rowsPerFeature, warmStart, onDecline, onDecision, verbose, adaptOptions);
     } catch (e) {
       this.releaseSnapshots();
       throw e;
     }
+  }
+
+  /** The data-driven decision: {@link chooseAdaptation} on a clone, then the chosen path applied to the model. */
+  private async choose(
+    model: tf.LayersModel,
+    x: TensorInput,
+    y: TensorInput,
+    onDecline: LvaCallbackOptions['onDecline'],
+    onDecision: LvaCallbackOptions['onDecision'],
+    verbose: boolean | undefined,
+    adaptOptions: AdaptOptions,
+    chooser: { candidates?: AdaptationPath[]; budgetSeconds?: number; folds?: number | 'auto'; evidence?: number; onFold?: (p: ChoiceProgress) => void },
+    fit: LvaCallbackOptions['fit'],
+  ): Promise<void> {
+    const params = this.params ?? {};
+    const recipe: FitRecipe = {
+      epochs: Math.max(0, ((params['epochs'] as number | undefined) ?? 1) - ((params['initialEpoch'] as number | undefined) ?? 0)),
+      batchSize: (params['batchSize'] as number | undefined) ?? 32,
+      ...(fit?.shuffle !== undefined ? { shuffle: fit.shuffle } : {}),
+      ...(fit?.classWeight !== undefined ? { classWeight: fit.classWeight } : {}),
+    };
+    let decision: Decision;
+    const { validation: _v, onProgress: _p, ...cvOptions } = adaptOptions;
+    const choice = await chooseAdaptation(model, x, y, recipe, { ...cvOptions, ...chooser, priorRowsPerFeature: DEFAULT_ROWS_PER_FEATURE });
+    const applyHead = async (then: 'stop' | 'fit'): Promise<Decision> => {
+      try {
+        const report = await adaptModel(model, x, y, adaptOptions);
+        return match(report.outcome)
+          .with('written', (): Decision => (then === 'stop' ? { kind: 'analytic', reason: choice.reason, report, choice } : { kind: 'warm-start', reason: choice.reason, report, choice }))
+          .with('rolled-back', (): Decision => ({ kind: 'gradient-descent', reason: `the analytic head made the validation loss worse (${report.validation?.before} → ${report.validation?.after}); restored`, report, choice }))
+          .with('kept', (): Decision =>
+            match(report.result)
+              .with({ kind: 'declined' }, (r): Decision =>
+                onDecline !== 'gradient-descent'
+                  ? { kind: 'kept-pretrained', reason: `${choice.reason}; solver declined (${r.reason}): keeping the pretrained model`, report, choice }
+                  : { kind: 'gradient-descent', reason: `solver declined (${r.reason})`, report, choice },
+              )
+              .with({ kind: 'refused' }, (r): Decision => ({ kind: 'gradient-descent', reason: `solver refused: ${r.message}`, report, choice }))
+              .otherwise((): Decision => ({ kind: 'gradient-descent', reason: 'the update was not written', report, choice })),
+          )
+          .exhaustive();
+      } catch (e) {
+        if (e instanceof OptionError || (isLvaError(e) && e.name === 'ShapeError') || e instanceof AbortError || !isLvaError(e)) throw e;
+        return { kind: 'gradient-descent', reason: `analytic path unavailable: ${(e as Error).message}`, choice };
+      }
+    };
+    // The head before the choice is applied, so that a veto can restore it.
+    const undo = choice.path === 'head' || choice.path === 'head-then-fit' ? findHead(model, adaptOptions.layer).layer.getWeights().map((w) => w.clone()) : [];
+    try {
+      decision = await match(choice.path)
+        .with('keep', async (): Promise<Decision> => ({ kind: 'kept-pretrained', reason: choice.reason, choice }))
+        .with('fit', async (): Promise<Decision> => ({ kind: 'gradient-descent', reason: choice.reason, choice }))
+        .with('head', () => applyHead('stop'))
+        .with('head-then-fit', () => applyHead('fit'))
+        .exhaustive();
+      if (onDecision?.({ decision, model }) === 'gradient-descent' && decision.kind !== 'gradient-descent') {
+        if (decision.report?.outcome === 'written') findHead(model, adaptOptions.layer).layer.setWeights(undo);
+        decision = { kind: 'gradient-descent', reason: 'vetoed by onDecision', report: decision.report, choice };
+      }
+    } finally {
+      tf.dispose(undo);
+    }
+    this.record(model, decision, verbose);
+  }
+
+  private record(model: tf.LayersModel, decision: Decision, verbose: boolean | undefined): void {
+    this.decisions.push(decision);
+    if (verbose) console.log(`lvaCallback: ${decision.kind} — ${decision.reason}${decision.choice ? `\n${formatChoice(decision.choice)}` : ''}`);
+    this.stopAfterFirstBatch = decision.kind === 'analytic' || decision.kind === 'kept-pretrained';
+    // The state to return to after fit()'s unavoidable first step.
+    if (this.stopAfterFirstBatch) this.snapshot = model.getWeights().map((w) => w.clone());
   }
 
   private async decide(
@@ -196,11 +295,7 @@ export class LvaCallback extends tf.Callback {
     if (onDecision?.({ decision, model }) === 'gradient-descent' && decision.kind !== 'gradient-descent') {
       decision = { kind: 'gradient-descent', reason: 'vetoed by onDecision', report: decision.report };
     }
-    this.decisions.push(decision);
-    if (verbose) console.log(`lvaCallback: ${decision.kind} — ${decision.reason}`);
-    this.stopAfterFirstBatch = decision.kind === 'analytic' || decision.kind === 'kept-pretrained';
-    // The state to return to after fit()'s unavoidable first step.
-    if (this.stopAfterFirstBatch) this.snapshot = model.getWeights().map((w) => w.clone());
+    this.record(model, decision, verbose);
   }
 
   override async onBatchBegin(batch: number): Promise<void> {
@@ -241,6 +336,12 @@ export class LvaCallback extends tf.Callback {
     logs['lva_residual_after'] = frob(r?.diagnostics.residualAfter);
     logs['lva_lambda'] = r ? r.diagnostics.regularization.lambda : NaN;
     logs['lva_seconds'] = d.report?.timings.total ?? 0;
+    const c = d.choice;
+    const cv = (p: AdaptationPath) => (c?.kind === 'cross-validated' ? (c.candidates.find((q) => q.path === p)?.loss ?? NaN) : NaN);
+    logs['lva_cv_keep'] = cv('keep');
+    logs['lva_cv_head'] = cv('head');
+    logs['lva_cv_fit'] = cv('fit');
+    logs['lva_decision_seconds'] = c?.seconds ?? 0;
   }
 
   override async onTrainEnd(): Promise<void> {

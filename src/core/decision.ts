@@ -25,9 +25,22 @@ export interface DecisionRuleOptions {
    * @defaultValue {@link DEFAULT_EVIDENCE}
    */
   readonly evidence?: number;
+  /**
+   * Evidence required to move to a safe path (`keep`, `head`: regularised toward the pretrained model, never far from
+   * it): fewer standard errors, and a majority of folds instead of (almost) all. A wrong switch to fine-tuning can cost
+   * half the unadapted error (Exp 1, n ≤ 16); a wrong switch to the closed form costs a fraction of the gain.
+   * @defaultValue {@link DEFAULT_SAFE_EVIDENCE}
+   */
+  readonly safeEvidence?: number;
   /** Minimum paired gain relative to the prior's CV loss (ignores differences nobody would notice). @defaultValue `0.02` */
   readonly minRelativeGain?: number;
 }
+
+/** Standard errors the paired gain must clear to move to a safe path (keep, head). */
+export const DEFAULT_SAFE_EVIDENCE = 1;
+
+/** Paths that stay near the pretrained model: the rule asks less evidence to move to them. */
+export const SAFE_PATHS: readonly AdaptationPath[] = ['keep', 'head'];
 
 /**
  * Standard errors the paired gain must clear. 2 from the issue's simulation (1 SE switched to a noisy fit on Exp 1
@@ -88,8 +101,12 @@ export function pairedGain(prior: ArrayLike<number>, candidate: ArrayLike<number
   return { mean, se, foldWins, logRatio: lr.mean, logRatioSe: lr.se };
 }
 
-/** Folds a candidate must win to overturn the prior: all of them up to 4 folds, all but one in five from 5 on. */
-export function requiredFoldWins(folds: number): number {
+/**
+ * Folds a candidate must win to overturn the prior: to a fine-tuning path, all of them up to 4 folds and all but one
+ * in five from 5 on; to a safe path, more than half.
+ */
+export function requiredFoldWins(folds: number, safe = false): number {
+  if (safe) return Math.floor(folds / 2) + 1;
   return folds < 5 ? folds : folds - Math.floor(folds / 5);
 }
 
@@ -121,20 +138,24 @@ const fmt = (v: number) => (Number.isFinite(v) ? (Math.abs(v) >= 1e-3 && Math.ab
 
 /**
  * The decision rule. The prior path stands unless another candidate's paired gain over it is
- * (1) more than `evidence` standard errors above zero (over rows, or as a log-ratio over folds), (2) at least `minRelativeGain` of the prior's loss, and
- * (3) won in {@link requiredFoldWins} of the folds; among the candidates that pass, the lowest mean loss wins.
+ * (1) more than `evidence` standard errors above zero (over rows, or as a log-ratio over folds; `safeEvidence` for a
+ * move to keep/head), (2) at least `minRelativeGain` of the prior's loss, and (3) won in {@link requiredFoldWins} of
+ * the folds; among the candidates that pass, the lowest mean loss wins.
  *
  * @param fold - the fold of every row (0 … folds − 1); every candidate's losses are indexed by the same rows.
  */
 export function decideFromFolds(candidates: readonly CandidateLosses[], fold: ArrayLike<number>, folds: number, prior: AdaptationPath, options: DecisionRuleOptions = {}): RuleOutcome {
   const evidence = options.evidence ?? DEFAULT_EVIDENCE;
+  const safeEvidence = options.safeEvidence ?? DEFAULT_SAFE_EVIDENCE;
+  if (!(safeEvidence >= 0)) throw new OptionError(`decideFromFolds: safeEvidence must be a number ≥ 0 (standard errors); received ${String(options.safeEvidence)}.`, 'safeEvidence');
   const minGain = options.minRelativeGain ?? 0.02;
   if (!(evidence >= 0)) throw new OptionError(`decideFromFolds: evidence must be a number ≥ 0 (standard errors); received ${String(options.evidence)}.`, 'evidence');
   if (!(minGain >= 0)) throw new OptionError(`decideFromFolds: minRelativeGain must be a number ≥ 0; received ${String(options.minRelativeGain)}.`, 'minRelativeGain');
   if (!Number.isInteger(folds) || folds < 1) throw new OptionError(`decideFromFolds: folds must be a positive integer; received ${folds}.`, 'folds');
   const base = candidates.find((c) => c.path === prior);
   if (!base) throw new OptionError(`decideFromFolds: the prior path '${prior}' has no losses; pass it among the candidates (${candidates.map((c) => c.path).join(', ')}).`, 'prior');
-  const need = requiredFoldWins(folds);
+  const needFor = (p: AdaptationPath) => requiredFoldWins(folds, SAFE_PATHS.includes(p));
+  const zFor = (p: AdaptationPath) => (SAFE_PATHS.includes(p) ? safeEvidence : evidence);
   const priorLoss = meanAndSe(base.losses).mean;
   const summaries: CandidateSummary[] = candidates.map((c) => {
     const { mean, se } = meanAndSe(c.losses);
@@ -143,8 +164,9 @@ export function decideFromFolds(candidates: readonly CandidateLosses[], fold: Ar
     const complete = Array.from(c.losses).every(Number.isFinite);
     const gain = pairedGain(base.losses, c.losses, fold, folds);
     // Evidence: the paired gain clears `evidence` SE over rows, or its fold-level log-ratio does over folds (≥ 3 folds).
-    const significant = gain.mean > evidence * gain.se || (folds >= 3 && gain.logRatio > evidence * gain.logRatioSe);
-    const convincing = complete && folds >= 2 && significant && gain.mean > minGain * Math.abs(priorLoss) && gain.foldWins >= need;
+    const z = zFor(c.path);
+    const significant = gain.mean > z * gain.se || (folds >= 3 && gain.logRatio > z * gain.logRatioSe);
+    const convincing = complete && folds >= 2 && significant && gain.mean > minGain * Math.abs(priorLoss) && gain.foldWins >= needFor(c.path);
     return { path: c.path, loss: mean, se, folds: perFold, gain, convincing };
   });
   const winners = summaries.filter((s) => s.convincing).sort((a, b) => a.loss - b.loss);
@@ -159,7 +181,7 @@ export function decideFromFolds(candidates: readonly CandidateLosses[], fold: Ar
   const why =
     best.path === prior
       ? `the prior ${prior} has the lowest CV loss (${fmt(priorLoss)})`
-      : `${best.path} has a lower CV loss (${fmt(best.loss)} against ${fmt(priorLoss)}) but not by ${evidence} SE in ${need}/${folds} folds (gain ${fmt(best.gain!.mean)} ± ${fmt(best.gain!.se)}, won ${best.gain!.foldWins}/${folds})`;
+      : `${best.path} has a lower CV loss (${fmt(best.loss)} against ${fmt(priorLoss)}) but not by ${zFor(best.path)} SE in ${needFor(best.path)}/${folds} folds (gain ${fmt(best.gain!.mean)} ± ${fmt(best.gain!.se)}, won ${best.gain!.foldWins}/${folds})`;
   return { path: prior, prior, overridden: false, candidates: summaries, reason: `cross-validation (${folds} folds, paired): keeping the prior ${prior}; ${why}` };
 }
 

@@ -46,6 +46,8 @@ export {
   autoFolds,
   decideFromFolds,
   DEFAULT_EVIDENCE,
+  DEFAULT_SAFE_EVIDENCE,
+  SAFE_PATHS,
   foldMeans,
   meanAndSe,
   pairedGain,

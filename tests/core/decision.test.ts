@@ -27,8 +27,9 @@ describe('paired statistics', () => {
     expect(() => pairedGain([1], [1, 2], [0, 0], 1)).toThrow(OptionError);
   });
 
-  it('requiredFoldWins: every fold up to 4, all but one in five from 5', () => {
-    expect([2, 3, 4, 5, 8, 10].map(requiredFoldWins)).toEqual([2, 3, 4, 4, 7, 8]);
+  it('requiredFoldWins: to a fit, every fold up to 4 and all but one in five from 5; to a safe path, a majority', () => {
+    expect([2, 3, 4, 5, 8, 10].map((k) => requiredFoldWins(k))).toEqual([2, 3, 4, 4, 7, 8]);
+    expect([2, 3, 4, 5, 8, 10].map((k) => requiredFoldWins(k, true))).toEqual([2, 2, 3, 3, 5, 6]);
   });
 });
 
@@ -76,6 +77,20 @@ describe('decideFromFolds', () => {
     expect(decideFromFolds([{ path: 'head', losses: prior }, { path: 'fit', losses: cand }], fold, k, 'head').path).toBe('head');
     // At 1 SE the same table is convincing: the threshold, not the fold count, decided.
     expect(decideFromFolds([{ path: 'head', losses: prior }, { path: 'fit', losses: cand }], fold, k, 'head', { evidence: 1 }).path).toBe('fit');
+  });
+
+  it('asymmetric evidence: the same gain moves the prior to the safe closed form, not to the fit', () => {
+    // Gains between 1 and 2 SE, won in 3/5 folds: enough to leave a fit for the head (1 SE, a majority of folds),
+    // not the reverse (2 SE, 4/5 folds).
+    const foldGain = [0.25, 0.25, 0.25, -0.05, -0.05];
+    const prior = Array.from({ length: n }, () => 1);
+    const cand = prior.map((v, i) => v - foldGain[fold[i]!]! + (Math.floor(i / k) % 2 ? 0.4 : -0.4));
+    const g = pairedGain(prior, cand, fold, k);
+    expect(g.mean).toBeGreaterThan(g.se);
+    expect(g.mean).toBeLessThan(2 * g.se);
+    expect(g.foldWins).toBe(3);
+    expect(decideFromFolds([{ path: 'fit', losses: prior }, { path: 'head', losses: cand }], fold, k, 'fit').path).toBe('head');
+    expect(decideFromFolds([{ path: 'head', losses: prior }, { path: 'fit', losses: cand }], fold, k, 'head').path).toBe('head');
   });
 
   it('a heavy-tailed candidate loss: one wild row swamps the row-level SE, the fold log-ratio still sees a 100× gain', () => {

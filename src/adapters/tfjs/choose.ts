@@ -55,8 +55,10 @@ export interface ChooseOptions extends AdaptOptions {
   readonly budgetSeconds?: number;
   /** Threshold of the prior: the closed-form head up to this many samples (rows for one-row-per-sample heads) per head feature, the fit above. @defaultValue `0.25` */
   readonly priorRowsPerFeature?: number;
-  /** Standard errors the paired gain must clear to overturn the prior. @defaultValue `2` */
+  /** Standard errors the paired gain must clear to overturn the prior in favour of a fit. @defaultValue `2` */
   readonly evidence?: number;
+  /** Standard errors the paired gain must clear to overturn the prior in favour of keep or the closed-form head. @defaultValue `1` */
+  readonly safeEvidence?: number;
   /** Minimum paired gain relative to the prior's CV loss. @defaultValue `0.02` */
   readonly minRelativeGain?: number;
   /** Candidate paths. `'head-then-fit'` doubles the fits' cost. @defaultValue `['keep', 'head', 'fit']` */
@@ -100,7 +102,7 @@ export type AdaptationChoice =
 const CHOOSE_KEYS = [
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
-  'folds', 'budgetSeconds', 'priorRowsPerFeature', 'evidence', 'minRelativeGain', 'candidates', 'seed', 'onFold',
+  'folds', 'budgetSeconds', 'priorRowsPerFeature', 'evidence', 'safeEvidence', 'minRelativeGain', 'candidates', 'seed', 'onFold',
 ] as const;
 const PATHS: readonly AdaptationPath[] = ['keep', 'head', 'fit', 'head-then-fit'];
 
@@ -179,7 +181,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
   const batchSize = options.batchSize ?? 512;
   const fitBatch = recipe.batchSize ?? 32;
   if (!(Number.isInteger(fitBatch) && fitBatch >= 1)) throw new OptionError(`${fn}: recipe.batchSize must be a positive integer; received ${String(recipe.batchSize)}.`, 'batchSize');
-  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence, minRelativeGain, candidates: _c, seed, onFold, validation: _v, onProgress: _o, ...adaptRest } = options;
+  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence, safeEvidence, minRelativeGain, candidates: _c, seed, onFold, validation: _v, onProgress: _o, ...adaptRest } = options;
 
   const owned: tf.Tensor[] = [];
   const take = (v: TensorInput, name: string) => {
@@ -311,6 +313,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     const losses = new Map<AdaptationPath, Float64Array>(paths.map((p) => [p, new Float64Array(n).fill(NaN)]));
     const total = k * paths.length;
     let done = 0;
+    const tFolds = performance.now();
     for (let f = 0; f < k; f++) {
       const train: number[] = [], test: number[] = [];
       for (let i = 0; i < n; i++) (fold[i] === f ? test : train).push(i);
@@ -340,9 +343,18 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
       } finally {
         tf.dispose([ti, vi, xTr, yTr, xTe, yTe]);
       }
+      // The estimate covers the fits only; after the first fold the measured time covers everything (the head's own
+      // cross-validation is the expensive part on conv heads). Far over the budget: stop, the prior stands.
+      const projected = (seconds(tFolds) * k) / (f + 1);
+      if (f === 0 && k > 1 && projected > 2 * budget) {
+        return {
+          kind: 'over-budget', ...base, path: prior, prior, estimatedSeconds: projected, budgetSeconds: budget,
+          reason: `${priorWhy}; the first of ${k} folds took ${seconds(tFolds).toFixed(1)} s, so cross-validation would take ≈ ${projected.toFixed(1)} s (> 2 × budget ${budget} s): stopped, the prior stands`, seconds: seconds(t0),
+        };
+      }
     }
     const table: CandidateLosses[] = paths.map((p) => ({ path: p, losses: losses.get(p)! }));
-    const outcome = decideFromFolds(table, fold, k, prior, { evidence: evidence ?? DEFAULT_EVIDENCE, ...(minRelativeGain !== undefined ? { minRelativeGain } : {}) });
+    const outcome = decideFromFolds(table, fold, k, prior, { evidence: evidence ?? DEFAULT_EVIDENCE, ...(safeEvidence !== undefined ? { safeEvidence } : {}), ...(minRelativeGain !== undefined ? { minRelativeGain } : {}) });
     return {
       kind: 'cross-validated', ...base, path: outcome.path, prior, overridden: outcome.overridden, folds: k, candidates: outcome.candidates, estimatedSeconds: estimated,
       reason: `${priorWhy}; ${outcome.reason}`, seconds: seconds(t0),
@@ -368,7 +380,7 @@ export interface ChoiceApplied {
  */
 export async function adaptByChoice(model: tf.LayersModel, x: TensorInput, y: TensorInput, recipe: FitRecipe, options: ChooseOptions = {}): Promise<ChoiceApplied> {
   const choice = await chooseAdaptation(model, x, y, recipe, options);
-  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence: _e, minRelativeGain: _m, candidates: _c, seed: _s, onFold: _o, ...adaptOptions } = options;
+  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence: _e, safeEvidence: _se, minRelativeGain: _m, candidates: _c, seed: _s, onFold: _o, ...adaptOptions } = options;
   const fit = async () => {
     const xt = asTensor(x, 'adaptByChoice', 'x'), yt = asTensor(y, 'adaptByChoice', 'y');
     try {

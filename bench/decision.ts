@@ -1,0 +1,187 @@
+/**
+ * Does the data-driven decision pick the better path? (npm run bench:decision → bench/results/decision.md)
+ *
+ * For every task × size × draw: the held-out target error of the unchanged model, the closed-form head (adaptModel,
+ * default solver, with source statistics where the task has them), the user's own fit() (the task's recipe, all
+ * layers), and of the path each rule picks: the old fixed threshold (closed form up to 0.25 samples per head feature,
+ * fit() above) and the new rule (chooseAdaptation: paired cross-validation within the cost budget). A rule's error is
+ * the measured error of the path it picked in that draw (the same runs, not a rerun), so the rules are compared on
+ * identical paths. Regret against the per-draw best of the three paths, as (rule − best) / unadapted and rule / best.
+ *
+ *   npx tsx bench/decision.ts [--quick] [--draws N] [--tasks exp1,shift3,noise,deblur,drift]
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { adaptModel, chooseAdaptation, DEFAULT_BUDGET_SECONDS, type AdaptationChoice } from '../src/adapters/tfjs/index.js';
+import { machineInfo } from './lib/machine.js';
+import { deblurTask, driftTask, exp1Task, mnistTask, type DecisionTask } from './decision/tasks.js';
+
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const arg = (name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const DRAWS = Number(arg('--draws') ?? (quick ? 1 : 5));
+const which = (arg('--tasks') ?? 'exp1,shift3,noise,deblur,drift').split(',');
+const t00 = performance.now();
+const log = (s: string) => process.stderr.write(`[${((performance.now() - t00) / 1000).toFixed(0)} s] ${s}\n`);
+
+tf.enableProdMode();
+await tf.setBackend('wasm');
+
+interface Run {
+  n: number; draw: number; rows: number;
+  unadapted: number; head: number; fit: number; headOutcome: string;
+  old: number; oldPath: string; neu: number; newPath: string; kind: AdaptationChoice['kind']; overridden: boolean;
+  decisionSeconds: number; fitSeconds: number; headSeconds: number; reason: string;
+}
+
+const sizesOf = (full: number[], q: number[]) => (quick ? q : full);
+const tasks: (() => Promise<DecisionTask>)[] = [];
+if (which.includes('exp1')) tasks.push(() => exp1Task(sizesOf([4, 8, 16, 32, 128, 512], [8, 128])));
+if (which.includes('shift3')) tasks.push(() => mnistTask('shift3', sizesOf([1, 2, 5, 10, 20], [2, 10])));
+if (which.includes('noise')) tasks.push(() => mnistTask('noise', sizesOf([1, 2, 5, 10, 20], [2, 10])));
+if (which.includes('deblur')) tasks.push(() => deblurTask(sizesOf([8, 16, 64, 256], [16])));
+if (which.includes('drift')) tasks.push(() => driftTask(sizesOf([4, 8, 16, 32, 128, 512], [8, 32, 128])));
+
+const mean = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+const median = (v: readonly number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const g = (v: number) => (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toPrecision(3) : v.toExponential(1));
+const counts = (v: readonly string[]) => {
+  const c = new Map<string, number>();
+  for (const s of v) c.set(s, (c.get(s) ?? 0) + 1);
+  return [...c.entries()].map(([k, m]) => (m === v.length ? k : `${k} ×${m}`)).join(', ');
+};
+
+const sections: string[] = [];
+interface CellSummary { task: string; n: number; sparse: boolean; crossValidated: boolean; unadapted: number; head: number; fit: number; best: number; old: number; neu: number; oldRegret: number; newRegret: number; oldRatio: number; newRatio: number; differ: boolean; worstNewOverUnadapted: number; someNotWorse: boolean }
+const cells: CellSummary[] = [];
+
+for (const make of tasks) {
+  const task = await make();
+  log(`task ${task.name}`);
+  const runs: Run[] = [];
+  for (const n of task.sizes) {
+    for (let draw = 1; draw <= DRAWS; draw++) {
+      const { x, y } = task.draw(n, draw);
+      const recipe = task.fullBatch ? { ...task.recipe, batchSize: x.shape[0]! } : task.recipe;
+      const m0 = await task.load();
+      const unadapted = task.error_(m0);
+      // The decision, on the pretrained model (it does not change it).
+      const td = performance.now();
+      const choice = await chooseAdaptation(m0, x, y, recipe, task.source ? { source: task.source } : {});
+      const decisionSeconds = (performance.now() - td) / 1000;
+      if (task.error_(m0) !== unadapted) throw new Error('chooseAdaptation changed the model');
+      m0.dispose();
+      const mh = await task.load();
+      const th = performance.now();
+      const report = await adaptModel(mh, x, y, task.source ? { source: task.source } : {});
+      const headSeconds = (performance.now() - th) / 1000;
+      const head = task.error_(mh);
+      mh.dispose();
+      const mf = await task.load();
+      const tf0 = performance.now();
+      await mf.fit(x, y, { epochs: recipe.epochs, batchSize: recipe.batchSize ?? 32, shuffle: true, verbose: 0 });
+      const fitSeconds = (performance.now() - tf0) / 1000;
+      const fit = task.error_(mf);
+      mf.dispose();
+      const byPath = (p: string) => (p === 'keep' ? unadapted : p === 'head' ? head : fit);
+      const run: Run = {
+        n, draw, rows: x.shape[0]!, unadapted, head, fit, headOutcome: report.outcome,
+        old: byPath(choice.prior), oldPath: choice.prior, neu: byPath(choice.path), newPath: choice.path, kind: choice.kind,
+        overridden: choice.kind === 'cross-validated' && choice.overridden, decisionSeconds, fitSeconds, headSeconds, reason: choice.reason,
+      };
+      runs.push(run);
+      tf.dispose([x, y]);
+      log(`${task.name} n=${n} draw ${draw}: keep ${g(unadapted)} head ${g(head)} fit ${g(fit)} | old ${choice.prior} new ${choice.path} (${choice.kind}) | decision ${decisionSeconds.toFixed(2)} s, fit ${fitSeconds.toFixed(2)} s`);
+    }
+  }
+  // Per cell.
+  const lines: string[] = [];
+  const timeLines: string[] = [];
+  for (const n of task.sizes) {
+    const r = runs.filter((q) => q.n === n);
+    const best = r.map((q) => Math.min(q.unadapted, q.head, q.fit));
+    const c: CellSummary = {
+      task: task.name, n, sparse: r[0]!.oldPath !== 'fit', crossValidated: r.every((q) => q.kind === 'cross-validated'),
+      unadapted: mean(r.map((q) => q.unadapted)), head: mean(r.map((q) => q.head)), fit: mean(r.map((q) => q.fit)), best: mean(best),
+      old: mean(r.map((q) => q.old)), neu: mean(r.map((q) => q.neu)),
+      oldRegret: mean(r.map((q, i) => (q.old - best[i]!) / q.unadapted)), newRegret: mean(r.map((q, i) => (q.neu - best[i]!) / q.unadapted)),
+      oldRatio: mean(r.map((q, i) => q.old / best[i]!)), newRatio: mean(r.map((q, i) => q.neu / best[i]!)),
+      differ: false, worstNewOverUnadapted: Math.max(...r.map((q) => q.neu / q.unadapted)),
+      someNotWorse: r.every((q) => Math.min(q.head, q.fit) <= 1.1 * q.unadapted),
+    };
+    const means = [c.unadapted, c.head, c.fit];
+    (c as { differ: boolean }).differ = Math.max(...means) > 1.1 * Math.min(...means);
+    cells.push(c);
+    lines.push(
+      `| ${n} | ${r[0]!.rows} | ${g(c.unadapted)} | ${g(c.head)} | ${g(c.fit)} | ${g(c.best)} | ${g(c.old)} (${counts(r.map((q) => q.oldPath))}) | ${g(c.neu)} (${counts(r.map((q) => q.newPath))}; ${counts(r.map((q) => q.kind))}) | ${c.oldRegret.toFixed(3)} / ${c.newRegret.toFixed(3)} | ${c.oldRatio.toFixed(2)} / ${c.newRatio.toFixed(2)} |`,
+    );
+    timeLines.push(`| ${n} | ${median(r.map((q) => q.decisionSeconds)).toFixed(2)} | ${median(r.map((q) => q.fitSeconds)).toFixed(2)} | ${median(r.map((q) => q.headSeconds)).toFixed(2)} | ${(median(r.map((q) => q.decisionSeconds)) / median(r.map((q) => q.fitSeconds))).toFixed(1)}× |`);
+  }
+  sections.push(
+    `## ${task.name}`,
+    '',
+    `Error: ${task.error} on held-out target data (lower is better). User's fit(): ${task.recipeText}. Mean of ${DRAWS} draws; the rules' columns give the paths picked (×count when they differ between draws) and, for the new rule, the kind of decision.`,
+    '',
+    '| n | rows | unchanged | closed-form head | user\'s fit() | per-draw best | old fixed rule | new rule | regret (rule − best)/unadapted, old / new | rule / best, old / new |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...lines,
+    '',
+    'Wall time, median over draws (s): the decision (all folds) against one fit() and one closed-form head on all rows.',
+    '',
+    '| n | decision | one fit() | closed-form head | decision / fit |',
+    '|---|---|---|---|---|',
+    ...timeLines,
+    '',
+    '<details><summary>Reasons (draw 1)</summary>',
+    '',
+    ...runs.filter((q) => q.draw === 1).map((q) => `- n = ${q.n}: ${q.reason}`),
+    '',
+    '</details>',
+    '',
+  );
+}
+
+// The done-criteria of issue 15, checked on these cells.
+const above = cells.filter((c) => !c.sparse && c.crossValidated && c.differ);
+const aboveFails = above.filter((c) => c.neu > 1.1 * c.best);
+const sparse = cells.filter((c) => c.sparse);
+const sparseFails = sparse.filter((c) => c.newRegret - c.oldRegret > 0.02);
+const worstFails = cells.filter((c) => c.sparse && c.someNotWorse && c.worstNewOverUnadapted > 1.1);
+const avg = (f: (c: CellSummary) => number) => mean(cells.map(f));
+const summary = [
+  '## Summary over all cells',
+  '',
+  `| rule | mean regret (rule − best)/unadapted | mean rule / best |`,
+  '|---|---|---|',
+  `| old fixed threshold | ${avg((c) => c.oldRegret).toFixed(4)} | ${avg((c) => c.oldRatio).toFixed(3)} |`,
+  `| new rule | ${avg((c) => c.newRegret).toFixed(4)} | ${avg((c) => c.newRatio).toFixed(3)} |`,
+  '',
+  "Done-criteria of issue 15 on these cells (the sparse regime is where the old threshold picks the closed form):",
+  '',
+  `- Above the sparse regime, cross-validated, paths differing by > 10 %: ${above.length} cells; the new rule's mean error is within 10 % of the per-draw best in ${above.length - aboveFails.length}. ${aboveFails.length ? `Not in: ${aboveFails.map((c) => `${c.task} n = ${c.n} (${c.neu.toPrecision(3)} vs best ${c.best.toPrecision(3)})`).join('; ')}.` : ''}`,
+  `- Inside the sparse regime: ${sparse.length} cells; worse than the fixed threshold by > 0.02 of the unadapted error in ${sparseFails.length}${sparseFails.length ? ` (${sparseFails.map((c) => `${c.task} n = ${c.n}: ${(c.newRegret - c.oldRegret).toFixed(3)}`).join('; ')})` : ''}; worst draw > 1.1 × unadapted where some path is not: ${worstFails.length}${worstFails.length ? ` (${worstFails.map((c) => `${c.task} n = ${c.n}: ${c.worstNewOverUnadapted.toFixed(2)}×`).join('; ')})` : ''}.`,
+  `- Mean regret below the fixed threshold's: ${avg((c) => c.newRegret) < avg((c) => c.oldRegret) ? 'yes' : 'no'} (normalised), ${avg((c) => c.newRatio) < avg((c) => c.oldRatio) ? 'yes' : 'no'} (ratio).`,
+  '',
+];
+const m = machineInfo();
+mkdirSync('bench/results', { recursive: true });
+const out = [
+  '# Does the callback pick the better path? (bench/decision.ts)',
+  '',
+  `Regenerate with \`npm run bench:decision\` (this run: ${((performance.now() - t00) / 1000 / 60).toFixed(1)} min, ${DRAWS} draws${quick ? ', --quick' : ''}). ${m.cpu}, ${m.logicalCores} logical cores (shared with other jobs during the run), Node ${m.node}, tfjs ${tf.version.tfjs} (wasm); ${m.date.slice(0, 10)}.`,
+  '',
+  `The new rule is \`chooseAdaptation\` with its defaults (budget ${DEFAULT_BUDGET_SECONDS} s, 2 SE of paired evidence, folds 'auto'); its prior is the old fixed rule. Each rule's error is the measured error of the path it picked in that draw. Where the decision's kind is \`over-budget\` or \`blind\`, the prior stood without cross-validation.`,
+  '',
+  ...summary,
+  ...sections,
+].join('\n');
+writeFileSync(quick ? 'bench/results/decision.quick.md' : 'bench/results/decision.md', out);
+console.log(summary.join('\n'));
+log('done');

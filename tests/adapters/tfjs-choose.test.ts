@@ -1,0 +1,162 @@
+/**
+ * chooseAdaptation: the decision against a brute-force reference (each path run on all rows, scored on held-out
+ * rows), the user's model untouched, no leaks, abort, budget, blindness, classes and conv heads.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { adaptByChoice, adaptModel, chooseAdaptation, formatChoice, type AdaptationChoice } from '../../src/adapters/tfjs/index.js';
+import { randomTensor, seedWeights, useBackend, weightValues } from '../helpers/tf.js';
+
+/** A 4-16-16-1 tanh MLP with seeded weights standing in for a pretrained network; compiled with `optimizer`. */
+function mlp(seed: number, optimizer: () => tf.Optimizer = () => tf.train.sgd(0.01)): tf.LayersModel {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({ inputShape: [4], units: 16, activation: 'tanh', name: 'fc1' }),
+      tf.layers.dense({ units: 16, activation: 'tanh', name: 'fc2' }),
+      tf.layers.dense({ units: 1, name: 'head' }),
+    ],
+  });
+  seedWeights(model, seed);
+  model.compile({ optimizer: optimizer(), loss: 'meanSquaredError' });
+  return model;
+}
+
+const values = async (m: tf.LayersModel) => (await weightValues(m)).map((w) => Array.from(w));
+const mse = (m: tf.LayersModel, x: tf.Tensor, y: tf.Tensor) => tf.tidy(() => tf.mean(tf.square(tf.sub(m.predict(x, { batchSize: 512 }) as tf.Tensor, y))).dataSync()[0]!);
+
+/** Targets in the span of the pretrained features: the pretrained network with a different head, plus noise. */
+function driftTargets(seed: number, x: tf.Tensor, noise: number): tf.Tensor {
+  const other = mlp(seed);
+  const head = other.getLayer('head');
+  const [w, b] = head.getWeights();
+  const w2 = tf.tidy(() => tf.add(w!, randomTensor(w!.shape, 99, 0.8))), b2 = tf.add(b!, tf.scalar(0.5));
+  head.setWeights([w2, b2]);
+  const y = tf.tidy(() => tf.add(other.predict(x) as tf.Tensor, tf.mul(randomTensor([x.shape[0]!, 1], 98), noise)));
+  tf.dispose([w2, b2]);
+  other.dispose();
+  return y;
+}
+
+/** Held-out error of each path, each run on all of (x, y): the independent reference for the decision. */
+async function bruteForce(seed: number, optimizer: () => tf.Optimizer, x: tf.Tensor, y: tf.Tensor, xh: tf.Tensor, yh: tf.Tensor, epochs: number, batchSize: number) {
+  const keep = mlp(seed, optimizer), head = mlp(seed, optimizer), fit = mlp(seed, optimizer);
+  await adaptModel(head, x, y);
+  await fit.fit(x, y, { epochs, batchSize, verbose: 0 });
+  const out = { keep: mse(keep, xh, yh), head: mse(head, xh, yh), fit: mse(fit, xh, yh) };
+  [keep, head, fit].forEach((m) => m.dispose());
+  return out;
+}
+
+describe('chooseAdaptation', () => {
+  beforeAll(async () => useBackend('cpu'));
+
+  it('a drift the head can absorb, above the sparsity threshold: the choice is the best path on held-out rows (brute force)', async () => {
+    const x = randomTensor([40, 4], 1), xh = randomTensor([400, 4], 2);
+    const y = driftTargets(3, x, 0.01), yh = driftTargets(3, xh, 0.01);
+    const opt = () => tf.train.sgd(0.01);
+    const ref = await bruteForce(4, opt, x, y, xh, yh, 10, 8);
+    // The paths differ by far more than the margin, so a wrong choice fails the test.
+    expect(Math.max(ref.keep, ref.fit) / ref.head).toBeGreaterThan(3);
+    const model = mlp(4, opt);
+    const choice = await chooseAdaptation(model, x, y, { epochs: 10, batchSize: 8 });
+    expect(choice.kind).toBe('cross-validated');
+    expect(choice.prior).toBe('fit'); // 40 rows > 0.25 × 17
+    const best = Math.min(ref.keep, ref.head, ref.fit);
+    expect(ref[choice.path as 'keep' | 'head' | 'fit']).toBeLessThanOrEqual(1.1 * best);
+    model.dispose();
+    tf.dispose([x, xh, y, yh]);
+  });
+
+  it('nothing to learn (targets = pretrained output + noise), 8 rows: the choice is within 10 % of the best path (brute force)', async () => {
+    const model = mlp(5, () => tf.train.adam(0.05));
+    const x = randomTensor([8, 4], 6), xh = randomTensor([400, 4], 7);
+    const noisy = (v: tf.Tensor, s: number) => tf.tidy(() => tf.add(model.predict(v) as tf.Tensor, tf.mul(randomTensor([v.shape[0]!, 1], s), 0.3)));
+    const y = noisy(x, 8), yh = noisy(xh, 9);
+    const ref = await bruteForce(5, () => tf.train.adam(0.05), x, y, xh, yh, 50, 8);
+    expect(ref.fit / ref.keep).toBeGreaterThan(1.2); // the fit overfits the noise: choosing it would fail
+    const choice = await chooseAdaptation(model, x, y, { epochs: 50, batchSize: 8 });
+    expect(choice).toMatchObject({ kind: 'cross-validated', prior: 'fit', folds: 8 }); // 8 rows > 0.25 × 17: the prior is the fit
+    expect(ref[choice.path as 'keep' | 'head' | 'fit']).toBeLessThanOrEqual(1.1 * Math.min(ref.keep, ref.head, ref.fit));
+    model.dispose();
+    tf.dispose([x, xh, y, yh]);
+  });
+
+  it('leaves the model bit-identical, leaks no tensor, reports progress, and adaptByChoice applies the chosen path', async () => {
+    const model = mlp(10, () => tf.train.adam(0.01)), reference = mlp(10);
+    const x = randomTensor([30, 4], 11), y = driftTargets(12, x, 0.01);
+    const before = await values(model);
+    const tensors = tf.memory().numTensors;
+    const seen: number[] = [];
+    const choice = await chooseAdaptation(model, x, y, { epochs: 5, batchSize: 10 }, { onFold: (p) => void seen.push(p.done) });
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(await values(model)).toEqual(before);
+    if (choice.kind !== 'cross-validated') throw new Error(`expected cross-validation, got ${choice.kind}`);
+    expect(seen).toEqual(Array.from({ length: choice.folds * 3 }, (_, i) => i + 1));
+    expect(choice.candidates.map((c) => c.path)).toEqual(['keep', 'head', 'fit']);
+    for (const c of choice.candidates) expect(c.folds).toHaveLength(choice.folds);
+    expect(formatChoice(choice)).toMatch(/candidate +CV loss ± SE +gain over prior ± SE +wins/);
+    // Applied: the same choice (same seed), then the path on the model itself.
+    const applied = await adaptByChoice(model, x, y, { epochs: 5, batchSize: 10 });
+    expect(applied.choice.path).toBe(choice.path);
+    if (applied.choice.path === 'head') {
+      await adaptModel(reference, x, y);
+      expect(await values(model)).toEqual(await values(reference));
+    }
+    [model, reference].forEach((m) => m.dispose());
+    tf.dispose([x, y]);
+  });
+
+  it('an abort during the folds rejects with AbortError, model untouched, nothing leaked', async () => {
+    const model = mlp(13, () => tf.train.adam(0.01));
+    const x = randomTensor([20, 4], 14), y = randomTensor([20, 1], 15);
+    const before = await values(model);
+    const tensors = tf.memory().numTensors;
+    const controller = new AbortController();
+    await expect(chooseAdaptation(model, x, y, { epochs: 3 }, { signal: controller.signal, onFold: (p) => void (p.done === 2 && controller.abort()) })).rejects.toMatchObject({
+      name: 'AbortError',
+      message: expect.stringMatching(/aborted during cross-validation; the model was not changed/),
+    });
+    expect(await values(model)).toEqual(before);
+    expect(tf.memory().numTensors).toBe(tensors);
+    model.dispose();
+    tf.dispose([x, y]);
+  });
+
+  it('over the budget, or blind (1 example per class), the prior stands and the reason says why', async () => {
+    const model = mlp(16);
+    const x = randomTensor([30, 4], 17), y = randomTensor([30, 1], 18);
+    const over = await chooseAdaptation(model, x, y, { epochs: 50 }, { budgetSeconds: 0 });
+    expect(over).toMatchObject({ kind: 'over-budget', path: 'fit', prior: 'fit', budgetSeconds: 0 });
+    expect(over.reason).toMatch(/cross-validating the fit would take ≈ [\d.]+ s \(> budget 0 s\), so the prior stands/);
+
+    const clf = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 8, activation: 'relu' }), tf.layers.dense({ units: 3, activation: 'softmax', name: 'head' })] });
+    seedWeights(clf, 19);
+    clf.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
+    const xc = randomTensor([3, 4], 20), yc = tf.oneHot(tf.tensor1d([0, 1, 2], 'int32'), 3).toFloat();
+    const blind: AdaptationChoice = await chooseAdaptation(clf, xc, yc, { epochs: 5 });
+    expect(blind).toMatchObject({ kind: 'blind', path: 'fit', prior: 'fit' }); // 3 rows > 0.25 × 9
+    expect(blind.reason).toMatch(/cross-validation cannot see a gain here \(some class has 1 example/);
+    // Two per class: stratified folds, every class in every training split.
+    const x6 = randomTensor([6, 4], 21), y6 = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2], 'int32'), 3).toFloat();
+    expect(await chooseAdaptation(clf, x6, y6, { epochs: 5 })).toMatchObject({ kind: 'cross-validated', folds: 2 });
+    [model, clf].forEach((m) => m.dispose());
+    tf.dispose([x, y, xc, yc, x6, y6]);
+  });
+
+  it('a conv head: folds over samples (their rows stay together), the prior counts samples', async () => {
+    const conv = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1' }),
+        tf.layers.conv2d({ filters: 1, kernelSize: 3, padding: 'same', name: 'head' }),
+      ],
+    });
+    seedWeights(conv, 22);
+    conv.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
+    const x = randomTensor([6, 6, 6, 1], 23), y = randomTensor([6, 6, 6, 1], 24);
+    const choice = await chooseAdaptation(conv, x, y, { epochs: 2, batchSize: 3 });
+    expect(choice).toMatchObject({ kind: 'cross-validated', samples: 6, rows: 216, folds: 6, prior: 'head' });
+    expect(choice.reason).toMatch(/^prior: 6 samples \(216 rows\) ≤ 0.25 × width 28 → head/);
+    await expect(chooseAdaptation(conv, x, randomTensor([6, 6, 6, 2], 25), { epochs: 1 })).rejects.toThrow(/y has 2 values per position but head "head" has 1 units/);
+    conv.dispose();
+    tf.dispose([x, y]);
+  });
+});
