@@ -50,14 +50,77 @@ describe('lvaCallback', () => {
     tf.dispose([x, y]);
   });
 
-  it('above the default threshold (0.25 rows per feature) it is plain gradient descent, with the reason', async () => {
+  it('explicit rowsPerFeature: above it, plain gradient descent with the reason, and no cross-validation', async () => {
     const model = mlp(7);
     const x = randomTensor([64, 4], 8), y = randomTensor([64, 2], 9);
-    const cb = lvaCallback({ x, y });
+    const cb = lvaCallback({ x, y, rowsPerFeature: 0.25 });
     const history = await model.fit(x, y, { epochs: 2, batchSize: 32, callbacks: [cb], verbose: 0 });
     expect(cb.decision).toMatchObject({ kind: 'gradient-descent' });
+    expect(cb.decision?.choice).toBeUndefined();
     expect(cb.decision?.reason).toMatch(/64 target rows > 0.25 × width 17: gradient descent as written \(warmStart is off\)/);
     expect(history.history['lva_decision']).toEqual([2]);
+    tf.dispose([x, y]);
+  });
+
+  it('by default the decision is data-driven: cross-validated on a clone, applied as chosen, recorded in the History', async () => {
+    const model = mlp(7), reference = mlp(7);
+    const x = randomTensor([64, 4], 8), y = randomTensor([64, 2], 9);
+    const progress: number[] = [];
+    const cb = lvaCallback({ x, y, onFold: (p) => void progress.push(p.done) });
+    const history = await model.fit(x, y, { epochs: 2, batchSize: 32, callbacks: [cb], verbose: 0 });
+    const d = cb.decision!;
+    const c = d.choice!;
+    if (c.kind !== 'cross-validated') throw new Error(`expected cross-validation, got ${c.kind}: ${c.reason}`);
+    expect(c.prior).toBe('fit'); // 64 rows > 0.25 × 17
+    expect(d.reason).toMatch(/^prior: 64 rows > 0.25 × width 17 → fit; cross-validation \(5 folds, paired\)/);
+    expect(progress).toHaveLength(c.folds * 3);
+    // The recipe the folds reproduced is this fit(): 2 epochs, batch 32 (from the callback's params).
+    const kind = { keep: 'kept-pretrained', head: 'analytic', fit: 'gradient-descent', 'head-then-fit': 'warm-start' }[c.path];
+    expect(d.kind).toBe(kind);
+    expect(history.history['lva_cv_fit']![0]).toBeCloseTo(c.candidates.find((q) => q.path === 'fit')!.loss, 5);
+    expect(history.history['lva_cv_head']![0]).toBeCloseTo(c.candidates.find((q) => q.path === 'head')!.loss, 5);
+    expect(history.history['lva_decision_seconds']![0]).toBeGreaterThan(0);
+    if (d.kind === 'gradient-descent') expect(history.epoch).toEqual([0, 1]);
+    else expect(await values(model)).not.toEqual(await values(reference));
+    tf.dispose([x, y]);
+  });
+
+  it('a drift the head absorbs: the callback takes the closed form although the data is above the threshold', async () => {
+    // Targets in the span of the pretrained features (the same network with another head); the fit is slow SGD.
+    const model = mlp(70), other = mlp(70);
+    model.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
+    const [w, b] = other.getLayer('head').getWeights();
+    const w2 = tf.tidy(() => tf.add(w!, randomTensor(w!.shape, 71, 0.8))), b2 = tf.add(b!, tf.scalar(0.5));
+    other.getLayer('head').setWeights([w2, b2]);
+    const x = randomTensor([48, 4], 72), xh = randomTensor([300, 4], 73);
+    const y = other.predict(x) as tf.Tensor, yh = other.predict(xh) as tf.Tensor;
+    const err = (m: tf.LayersModel) => tf.tidy(() => tf.mean(tf.square(tf.sub(m.predict(xh) as tf.Tensor, yh))).dataSync()[0]!);
+    const cb = lvaCallback({ x, y });
+    await model.fit(x, y, { epochs: 10, batchSize: 8, callbacks: [cb], verbose: 0 });
+    // Independent reference: the user's fit alone, on all rows, scored on the same held-out rows.
+    const plain = mlp(70);
+    plain.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
+    await plain.fit(x, y, { epochs: 10, batchSize: 8, verbose: 0 });
+    expect(cb.decision?.kind).toBe('analytic');
+    expect(cb.decision?.choice).toMatchObject({ kind: 'cross-validated', prior: 'fit', path: 'head', overridden: true });
+    expect(err(model)).toBeLessThan(err(plain) / 3);
+    [model, other, plain].forEach((m) => m.dispose());
+    tf.dispose([w2, b2, x, xh, y, yh]);
+  });
+
+  it('verbose prints the cross-validation table; budgetSeconds: 0 skips the folds and the prior decides', async () => {
+    const x = randomTensor([40, 4], 74), y = randomTensor([40, 2], 75);
+    const log = jest.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      await mlp(76).fit(x, y, { epochs: 1, batchSize: 20, callbacks: [lvaCallback({ x, y, verbose: true })], verbose: 0 });
+      expect(log.mock.calls[0]![0]).toMatch(/lvaCallback: [a-z-]+ — prior: 40 rows[\s\S]*candidate +CV loss ± SE +gain over prior ± SE +wins\n +keep/);
+    } finally {
+      log.mockRestore();
+    }
+    const cb = lvaCallback({ x, y, budgetSeconds: 0 });
+    await mlp(76).fit(x, y, { epochs: 3, batchSize: 20, callbacks: [cb], verbose: 0 });
+    expect(cb.decision).toMatchObject({ kind: 'gradient-descent', choice: { kind: 'over-budget', path: 'fit', budgetSeconds: 0 } });
+    expect(() => lvaCallback({ x, y, budgetSeconds: -1 })).toThrow(/budgetSeconds must be a number ≥ 0/);
     tf.dispose([x, y]);
   });
 
@@ -76,16 +139,20 @@ describe('lvaCallback', () => {
     // Width 4·3·3 + 1 = 37, so the default 0.25 allows 9.25 samples: 8 images (512 rows) are sparse, 12 are not.
     const x8 = randomTensor([8, 8, 8, 2], 60), y8 = randomTensor([8, 8, 8, 1], 61);
     const sparse = conv(62);
-    const cb = lvaCallback({ x: x8, y: y8 });
+    const cb = lvaCallback({ x: x8, y: y8, rowsPerFeature: 0.25 });
     await sparse.fit(x8, y8, { epochs: 2, batchSize: 4, callbacks: [cb], verbose: 0 });
     expect(cb.decision?.reason).toMatch(/^8 target samples \(512 rows, 64 per sample\) ≤ 0.25 × width 37/);
     expect(['analytic', 'kept-pretrained']).toContain(cb.decision?.kind);
     expect(cb.decision?.report?.result.diagnostics.regularization.selection?.validation).toEqual({ kind: 'grouped-k-fold', groups: 8, folds: 5 });
     const x12 = randomTensor([12, 8, 8, 2], 63), y12 = randomTensor([12, 8, 8, 1], 64);
-    const cb12 = lvaCallback({ x: x12, y: y12 });
+    const cb12 = lvaCallback({ x: x12, y: y12, rowsPerFeature: 0.25 });
     await conv(65).fit(x12, y12, { epochs: 1, batchSize: 4, callbacks: [cb12], verbose: 0 });
     expect(cb12.decision).toMatchObject({ kind: 'gradient-descent' });
     expect(cb12.decision?.reason).toMatch(/^12 target samples \(768 rows, 64 per sample\) > 0.25 × width 37/);
+    // The data-driven default counts samples the same way for its prior, and its folds are over samples.
+    const cbAuto = lvaCallback({ x: x12, y: y12 });
+    await conv(65).fit(x12, y12, { epochs: 1, batchSize: 4, callbacks: [cbAuto], verbose: 0 });
+    expect(cbAuto.decision?.choice).toMatchObject({ kind: 'cross-validated', samples: 12, rows: 768, folds: 5, prior: 'fit' });
     tf.dispose([x8, y8, x12, y12]);
   });
 
@@ -168,6 +235,23 @@ describe('lvaCallback', () => {
     const count = tf.memory().numTensors;
     for (let i = 0; i < 10; i++) await run();
     expect(tf.memory().numTensors).toBe(count);
+    // The data-driven default: clones, optimizers and folds are all released.
+    const auto = () => model.fit(x, y, { epochs: 2, callbacks: [lvaCallback({ x, y })], verbose: 0 });
+    await auto();
+    const count2 = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) await auto();
+    expect(tf.memory().numTensors).toBe(count2);
+    tf.dispose([x, y]);
+  });
+
+  it('an abort during the cross-validation rejects fit() with the model untouched', async () => {
+    const model = mlp(77), before = await values(model);
+    const x = randomTensor([30, 4], 78), y = randomTensor([30, 2], 79);
+    const controller = new AbortController();
+    const cb = lvaCallback({ x, y, signal: controller.signal, onFold: (p) => void (p.done === 3 && controller.abort()) });
+    await expect(model.fit(x, y, { epochs: 3, callbacks: [cb], verbose: 0 })).rejects.toThrow(/aborted during cross-validation; the model was not changed/);
+    expect(cb.decisions).toEqual([]);
+    expect(await values(model)).toEqual(before);
     tf.dispose([x, y]);
   });
 });
@@ -240,7 +324,7 @@ describe('cancellation (signal)', () => {
     const before = await values(model);
     const tensors = tf.memory().numTensors;
     const controller = new AbortController();
-    const cb = lvaCallback({ x, y, signal: controller.signal });
+    const cb = lvaCallback({ x, y, rowsPerFeature: 0, signal: controller.signal });
     let batchesSeen = 0;
     const counter = new (class extends tf.Callback {
       override async onBatchEnd() {
@@ -266,7 +350,7 @@ describe('cancellation (signal)', () => {
     const x = randomTensor([32, 4], 44), y = randomTensor([32, 2], 45);
     const before = await values(model);
     const controller = new AbortController();
-    await expect(model.fit(x, y, { epochs: 2, batchSize: 8, verbose: 0, callbacks: [lvaCallback({ x, y, signal: controller.signal }), abortAt(controller, 1, 3)] })).rejects.toThrow(
+    await expect(model.fit(x, y, { epochs: 2, batchSize: 8, verbose: 0, callbacks: [lvaCallback({ x, y, rowsPerFeature: 0, signal: controller.signal }), abortAt(controller, 1, 3)] })).rejects.toThrow(
       /aborted after the last batch; every weight was restored/,
     );
     expect(await values(model)).toEqual(before);

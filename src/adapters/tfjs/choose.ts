@@ -414,7 +414,7 @@ export function formatChoice(choice: AdaptationChoice): string {
         const wins = q.gain ? `${q.gain.foldWins}/${c.folds}` : '';
         return `  ${q.path.padEnd(14)} ${`${num(q.loss)} ± ${num(q.se)}`.padEnd(22)} ${gain.padEnd(24)} ${wins.padEnd(6)} ${q.path === c.path ? '← chosen' : q.convincing ? 'convincing' : ''}`;
       });
-      return [head, `  ${'candidate'.padEnd(14)} ${'CV loss ± SE'.padEnd(22)} ${'gain over prior ± SE'.padEnd(24)} ${'wins'.padEnd(6)}`, ...rows, `  ${c.folds} folds, paired; ${c.reason}`].join('\n');
+      return [head, `  ${'candidate'.padEnd(14)} ${'CV loss ± SE'.padEnd(22)} ${'gain over prior ± SE'.padEnd(24)} wins`, ...rows, `  ${c.reason}`].map((l) => l.trimEnd()).join('\n');
     })
     .with({ kind: 'blind' }, { kind: 'over-budget' }, { kind: 'single-candidate' }, (c) => `${head}\n  ${c.kind}: ${c.reason}`)
     .exhaustive();
