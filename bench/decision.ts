@@ -36,7 +36,10 @@ interface Run {
   unadapted: number; head: number; fit: number; headOutcome: string;
   old: number; oldPath: string; neu: number; newPath: string; kind: AdaptationChoice['kind']; overridden: boolean;
   decisionSeconds: number; fitSeconds: number; headSeconds: number; reason: string;
+  /** The cross-validation's raw evidence (for bench/decision-rules.ts to replay other rules on). */
+  cv?: { folds: number; fold: number[]; losses: Record<string, number[]> } | undefined;
 }
+const raw: { task: string; unit: string; runs: Run[] }[] = [];
 
 const sizesOf = (full: number[], q: number[]) => (quick ? q : full);
 const tasks: (() => Promise<DecisionTask>)[] = [];
@@ -95,12 +98,16 @@ for (const make of tasks) {
         n, draw, rows: x.shape[0]!, unadapted, head, fit, headOutcome: report.outcome,
         old: byPath(choice.prior), oldPath: choice.prior, neu: byPath(choice.path), newPath: choice.path, kind: choice.kind,
         overridden: choice.kind === 'cross-validated' && choice.overridden, decisionSeconds, fitSeconds, headSeconds, reason: choice.reason,
+        cv: choice.kind === 'cross-validated'
+          ? { folds: choice.folds, fold: Array.from(choice.heldOut.fold), losses: Object.fromEntries(Object.entries(choice.heldOut.losses).map(([k, v]) => [k, Array.from(v!)])) }
+          : undefined,
       };
       runs.push(run);
       tf.dispose([x, y]);
       log(`${task.name} n=${n} draw ${draw}: keep ${g(unadapted)} head ${g(head)} fit ${g(fit)} | old ${choice.prior} new ${choice.path} (${choice.kind}) | decision ${decisionSeconds.toFixed(2)} s, fit ${fitSeconds.toFixed(2)} s`);
     }
   }
+  raw.push({ task: task.name, unit: task.unit, runs });
   // Per cell.
   const lines: string[] = [];
   const timeLines: string[] = [];
@@ -183,5 +190,6 @@ const out = [
   ...sections,
 ].join('\n');
 writeFileSync(quick ? 'bench/results/decision.quick.md' : 'bench/results/decision.md', out);
+writeFileSync(quick ? 'bench/results/decision.quick.raw.json' : 'bench/results/decision.raw.json', JSON.stringify(raw));
 console.log(summary.join('\n'));
 log('done');

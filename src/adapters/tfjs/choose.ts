@@ -94,7 +94,15 @@ interface ChoiceBase {
  * - `single-candidate`: only one path is available (e.g. an unsupported head, or an optimizer that cannot be cloned).
  */
 export type AdaptationChoice =
-  | (ChoiceBase & { readonly kind: 'cross-validated'; readonly overridden: boolean; readonly folds: number; readonly candidates: readonly CandidateSummary[]; readonly estimatedSeconds: number })
+  | (ChoiceBase & {
+      readonly kind: 'cross-validated';
+      readonly overridden: boolean;
+      readonly folds: number;
+      readonly candidates: readonly CandidateSummary[];
+      readonly estimatedSeconds: number;
+      /** The raw evidence: every sample's fold, and each candidate's held-out loss on it (replay with `decideFromFolds`). */
+      readonly heldOut: { readonly fold: Int32Array; readonly losses: Readonly<Partial<Record<AdaptationPath, Float64Array>>> };
+    })
   | (ChoiceBase & { readonly kind: 'blind' })
   | (ChoiceBase & { readonly kind: 'over-budget'; readonly estimatedSeconds: number; readonly budgetSeconds: number })
   | (ChoiceBase & { readonly kind: 'single-candidate'; readonly unavailable: string });
@@ -280,9 +288,13 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
       const [xb, yb] = [tf.slice(xt, 0, b), tf.slice(yt, 0, b)];
       try {
         await c.trainOnBatch(xb, yb);
-        const tStep = performance.now();
-        for (let i = 0; i < 2; i++) await c.trainOnBatch(xb, yb);
-        const perStep = seconds(tStep) / 2;
+        const steps: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const tStep = performance.now();
+          await c.trainOnBatch(xb, yb);
+          steps.push(seconds(tStep));
+        }
+        const perStep = steps.sort((a, b) => a - b)[1]!;
         const nTrain = Math.ceil((n * (k - 1)) / k);
         estimated = k * fits * recipe.epochs * Math.ceil(nTrain / fitBatch) * perStep;
       } finally {
@@ -357,6 +369,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     const outcome = decideFromFolds(table, fold, k, prior, { evidence: evidence ?? DEFAULT_EVIDENCE, ...(safeEvidence !== undefined ? { safeEvidence } : {}), ...(minRelativeGain !== undefined ? { minRelativeGain } : {}) });
     return {
       kind: 'cross-validated', ...base, path: outcome.path, prior, overridden: outcome.overridden, folds: k, candidates: outcome.candidates, estimatedSeconds: estimated,
+      heldOut: { fold, losses: Object.fromEntries(losses) },
       reason: `${priorWhy}; ${outcome.reason}`, seconds: seconds(t0),
     };
   } finally {
