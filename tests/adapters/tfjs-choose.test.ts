@@ -142,6 +142,28 @@ describe('chooseAdaptation', () => {
     tf.dispose([x, y, xc, yc, x6, y6]);
   });
 
+  it('a path that cannot run is left out and named: an unsupported head, an optimizer tf.serialization does not know', async () => {
+    const relu = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 6, activation: 'tanh' }), tf.layers.dense({ units: 1, activation: 'relu', name: 'head' })] });
+    seedWeights(relu, 26);
+    relu.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
+    const x = randomTensor([12, 4], 27), y = randomTensor([12, 1], 28);
+    const a = await chooseAdaptation(relu, x, y, { epochs: 2 });
+    expect(a).toMatchObject({ kind: 'cross-validated', prior: 'fit' });
+    if (a.kind === 'cross-validated') expect(a.candidates.map((c) => c.path)).toEqual(['keep', 'fit']);
+    expect(a.reason).toMatch(/not a candidate: closed-form head: .*activation 'relu', which is not invertible/);
+    class Unregistered extends tf.SGDOptimizer {
+      static override get className() {
+        return 'UnregisteredForTest';
+      }
+    }
+    const model = mlp(29, () => new Unregistered(0.01));
+    const b = await chooseAdaptation(model, x, y, { epochs: 2 });
+    expect(b).toMatchObject({ kind: 'cross-validated', prior: 'head' }); // no fit: the closed form is the prior
+    expect(b.reason).toMatch(/not a candidate: fit: .*optimizer class 'UnregisteredForTest' is not registered with tf.serialization/);
+    [relu, model].forEach((m) => m.dispose());
+    tf.dispose([x, y]);
+  });
+
   it('a conv head: folds over samples (their rows stay together), the prior counts samples', async () => {
     const conv = tf.sequential({
       layers: [

@@ -91,6 +91,8 @@ describe('decideFromFolds', () => {
     expect(g.foldWins).toBe(3);
     expect(decideFromFolds([{ path: 'fit', losses: prior }, { path: 'head', losses: cand }], fold, k, 'fit').path).toBe('head');
     expect(decideFromFolds([{ path: 'head', losses: prior }, { path: 'fit', losses: cand }], fold, k, 'head').path).toBe('head');
+    // Between safe paths the strict rule holds: the closed form is not dropped for keep on this evidence.
+    expect(decideFromFolds([{ path: 'head', losses: prior }, { path: 'keep', losses: cand }], fold, k, 'head').path).toBe('head');
   });
 
   it('a heavy-tailed candidate loss: one wild row swamps the row-level SE, the fold log-ratio still sees a 100× gain', () => {
@@ -143,12 +145,15 @@ describe('folds', () => {
     expect(() => assignFolds(3, 4, mulberry32(1))).toThrow(/folds must be an integer in \[2, 3\]/);
   });
 
-  it('autoFolds: blind at 1 example per class or < 3 rows, leave-one-out up to 10 rows, 5 above', () => {
+  it('autoFolds: blind at 1 example per class or < 3 rows, leave-one-out up to 10 rows, 5 up to 200, 3 above', () => {
     expect(autoFolds(10, 1)).toBe(0);
     expect(autoFolds(20, 2)).toBe(2);
     expect(autoFolds(100, 10)).toBe(5);
     expect(autoFolds(2)).toBe(0);
     expect(autoFolds(8)).toBe(8);
     expect(autoFolds(11)).toBe(5);
+    expect(autoFolds(200)).toBe(5);
+    expect(autoFolds(201)).toBe(3);
+    expect(autoFolds(500, 50)).toBe(3);
   });
 });

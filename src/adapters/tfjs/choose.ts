@@ -45,7 +45,7 @@ export interface ChoiceProgress {
 
 /** Options of {@link chooseAdaptation}: the solver options of {@link adaptModel} plus how to decide. */
 export interface ChooseOptions extends AdaptOptions {
-  /** Cross-validation folds over samples, or `'auto'` (leave-one-out up to 10 samples, else 5; stratified for classes). @defaultValue `'auto'` */
+  /** Cross-validation folds over samples, or `'auto'` (leave-one-out up to 10 samples, 5 up to 200, 3 above; stratified for classes). @defaultValue `'auto'` */
   readonly folds?: number | 'auto';
   /**
    * Seconds the cross-validated fits may take, estimated before they start as folds × epochs × steps per epoch ×
@@ -57,7 +57,7 @@ export interface ChooseOptions extends AdaptOptions {
   readonly priorRowsPerFeature?: number;
   /** Standard errors the paired gain must clear to overturn the prior in favour of a fit. @defaultValue `2` */
   readonly evidence?: number;
-  /** Standard errors the paired gain must clear to overturn the prior in favour of keep or the closed-form head. @defaultValue `1` */
+  /** Standard errors the paired gain must clear to leave a fine-tuning prior for keep or the closed-form head. @defaultValue `1` */
   readonly safeEvidence?: number;
   /** Minimum paired gain relative to the prior's CV loss. @defaultValue `0.02` */
   readonly minRelativeGain?: number;
@@ -370,7 +370,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     return {
       kind: 'cross-validated', ...base, path: outcome.path, prior, overridden: outcome.overridden, folds: k, candidates: outcome.candidates, estimatedSeconds: estimated,
       heldOut: { fold, losses: Object.fromEntries(losses) },
-      reason: `${priorWhy}; ${outcome.reason}`, seconds: seconds(t0),
+      reason: `${priorWhy}; ${outcome.reason}${unavailable.length ? `; not a candidate: ${unavailable.join('; ')}` : ''}`, seconds: seconds(t0),
     };
   } finally {
     tf.dispose(owned);
