@@ -201,6 +201,6 @@ const out = [
   ...sections,
 ].join('\n');
 writeFileSync(quick ? 'bench/results/decision.quick.md' : 'bench/results/decision.md', out);
-writeFileSync(quick ? 'bench/results/decision.quick.raw.json' : 'bench/results/decision.raw.json', JSON.stringify(raw));
+writeFileSync(quick ? 'bench/results/decision.quick.raw.json' : 'bench/results/decision.raw.json', JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? Number(v.toPrecision(6)) : v)));
 console.log(summary.join('\n'));
 log('done');
