@@ -34,6 +34,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 
 const EPOCHS = 100;
 const rows: string[][] = [];
+const reasons: string[] = [];
 // Part 1: the paper's protocol.
 {
   const base = await pretrained();
@@ -100,6 +101,7 @@ const rows: string[][] = [];
     seconds[2]!.push(await timed(() => lva.fit(xs, ys, { epochs: EPOCHS, batchSize: 16, verbose: 0, callbacks: [cb] })));
     scores[2]!.push(mse(lva));
     decisions.push(cb.decision?.kind ?? '?');
+    reasons.push(`draw ${seed}: ${cb.decision?.kind} → held-out MSE ${mse(lva).toFixed(3)} (fit alone ${scores[0]!.at(-1)!.toFixed(3)}); ${cb.decision?.reason}`);
   }
   const tally = new Map<string, number>();
   for (const d of decisions) tally.set(d, (tally.get(d) ?? 0) + 1);
@@ -118,4 +120,6 @@ console.log(`Exp 1 (method.md §7.1), tfjs ${tf.version.tfjs} on ${tf.getBackend
 console.log(line(['data', 'method', 'SSE / held-out MSE', 'seconds']));
 console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
 rows.forEach((r) => console.log(line(r)));
+console.log('\nThe callback\'s decisions (16 points):');
+reasons.forEach((r) => console.log(`- ${r}`));
 console.log('\nFigure: bench/results/demo.svg');

@@ -138,8 +138,8 @@ const fmt = (v: number) => (Number.isFinite(v) ? (Math.abs(v) >= 1e-3 && Math.ab
 
 /**
  * The decision rule. The prior path stands unless another candidate's paired gain over it is
- * (1) more than `evidence` standard errors above zero (over rows, or as a log-ratio over folds; `safeEvidence` for a
- * move to keep/head), (2) at least `minRelativeGain` of the prior's loss, and (3) won in {@link requiredFoldWins} of
+ * (1) more than `evidence` standard errors above zero over rows (`safeEvidence` for a retreat from a fit to keep/head,
+ * where the fold-level log-ratio may clear it instead), (2) at least `minRelativeGain` of the prior's loss, and (3) won in {@link requiredFoldWins} of
  * the folds; among the candidates that pass, the lowest mean loss wins.
  *
  * @param fold - the fold of every row (0 … folds − 1); every candidate's losses are indexed by the same rows.
@@ -166,9 +166,11 @@ export function decideFromFolds(candidates: readonly CandidateLosses[], fold: Ar
     if (c.path === prior) return { path: c.path, loss: mean, se, folds: perFold, convincing: false };
     const complete = Array.from(c.losses).every(Number.isFinite);
     const gain = pairedGain(base.losses, c.losses, fold, folds);
-    // Evidence: the paired gain clears `evidence` SE over rows, or its fold-level log-ratio does over folds (≥ 3 folds).
+    // Evidence: the paired gain clears its SE threshold over rows; for a retreat to a safe path, its fold-level
+    // log-ratio may clear it instead (≥ 3 folds), so that one wild row of a fit cannot hide a 100× better head. A move
+    // to a fit needs the row-level evidence (on Exp 1 the log-ratio alone sent a 16-point draw to a harmful fit).
     const z = zFor(c.path);
-    const significant = gain.mean > z * gain.se || (folds >= 3 && gain.logRatio > z * gain.logRatioSe);
+    const significant = gain.mean > z * gain.se || (retreat(c.path) && folds >= 3 && gain.logRatio > z * gain.logRatioSe);
     const convincing = complete && folds >= 2 && significant && gain.mean > minGain * Math.abs(priorLoss) && gain.foldWins >= needFor(c.path);
     return { path: c.path, loss: mean, se, folds: perFold, gain, convincing };
   });

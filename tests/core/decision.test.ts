@@ -102,6 +102,8 @@ describe('decideFromFolds', () => {
     expect(g.mean).toBeLessThan(2 * g.se); // the row-level test alone would not switch
     const out = decideFromFolds([{ path: 'fit', losses: prior }, { path: 'head', losses: head }], fold, k, 'fit');
     expect(out).toMatchObject({ path: 'head', overridden: true });
+    // The same table the other way round: the log-ratio alone never moves a safe prior to a fit.
+    expect(decideFromFolds([{ path: 'head', losses: prior }, { path: 'fit', losses: head }], fold, k, 'head').path).toBe('head');
   });
 
   it('among several convincing candidates, the lowest CV loss wins; keep can win too', () => {
