@@ -149,7 +149,9 @@ export class LvaCallback extends tf.Callback {
     if (adaptOptions.signal?.aborted) throw new AbortError('lvaCallback: aborted before fit() started; the model was not changed.');
     if (adaptOptions.signal) this.preFit = model.getWeights().map((w) => w.clone());
     try {
-      if (dataset === undefined && rowsPerFeature === undefined) {
+      // Cross-validation needs tensors it can split: a dataset, an explicit threshold or the perturb variant (its source
+      // rows are paired with the target rows) keep the fixed threshold.
+      if (dataset === undefined && rowsPerFeature === undefined && adaptOptions.variant !== 'perturb') {
         await this.choose(model, x!, y!, onDecline, onDecision, verbose, adaptOptions, {
           ...(warmStart ? { candidates: ['keep', 'head', 'fit', 'head-then-fit'] as AdaptationPath[] } : {}),
           ...(budgetSeconds !== undefined ? { budgetSeconds } : {}),

@@ -105,6 +105,19 @@ describe('chooseAdaptation', () => {
     tf.dispose([x, y]);
   });
 
+  it("'head-then-fit' is a fourth candidate on request, on the same folds", async () => {
+    const model = mlp(30, () => tf.train.adam(0.01));
+    const x = randomTensor([15, 4], 31), y = driftTargets(32, x, 0.05);
+    let calls = 0;
+    const choice = await chooseAdaptation(model, x, y, { epochs: 3, batchSize: 5 }, { candidates: ['keep', 'head', 'fit', 'head-then-fit'], onFold: () => void calls++ });
+    if (choice.kind !== 'cross-validated') throw new Error(choice.reason);
+    expect(choice.candidates.map((c) => c.path)).toEqual(['keep', 'head', 'fit', 'head-then-fit']);
+    expect(calls).toBe(4 * choice.folds);
+    await expect(chooseAdaptation(model, x, y, { epochs: 3 }, { candidates: ['head', 'finetune' as never] })).rejects.toThrow(/unknown candidate 'finetune'/);
+    model.dispose();
+    tf.dispose([x, y]);
+  });
+
   it('an abort during the folds rejects with AbortError, model untouched, nothing leaked', async () => {
     const model = mlp(13, () => tf.train.adam(0.01));
     const x = randomTensor([20, 4], 14), y = randomTensor([20, 1], 15);

@@ -68,7 +68,10 @@ export interface ChooseOptions extends AdaptOptions {
   readonly onFold?: ((progress: ChoiceProgress) => void) | undefined;
 }
 
-/** Default of {@link ChooseOptions.budgetSeconds}: keeps a 1,000-row Exp 1 decision around 1–2 s on a 2-core EPYC (bench/results/decision.md). */
+/**
+ * Default of {@link ChooseOptions.budgetSeconds}. In bench/results/decision.md (2-core Xeon, shared) Exp 1 decides at
+ * 512 rows in 2.5 s and the drift task in 4.2 s; MNIST from 100 rows (30 epochs of batch 16) is over it.
+ */
 export const DEFAULT_BUDGET_SECONDS = 5;
 /** Default threshold of the prior, from bench/results/callback-threshold.md (Exp 1). */
 export const DEFAULT_PRIOR_ROWS_PER_FEATURE = 0.25;
