@@ -36,11 +36,11 @@ function driftTargets(seed: number, x: tf.Tensor, noise: number): tf.Tensor {
   return y;
 }
 
-/** Held-out error of each path, each run on all of (x, y): the independent reference for the decision. */
+/** Held-out error of each path, each run on all of (x, y): the independent reference for the decision. Fits run unshuffled, as in the decisions below, so the tests are deterministic. */
 async function bruteForce(seed: number, optimizer: () => tf.Optimizer, x: tf.Tensor, y: tf.Tensor, xh: tf.Tensor, yh: tf.Tensor, epochs: number, batchSize: number) {
   const keep = mlp(seed, optimizer), head = mlp(seed, optimizer), fit = mlp(seed, optimizer);
   await adaptModel(head, x, y);
-  await fit.fit(x, y, { epochs, batchSize, verbose: 0 });
+  await fit.fit(x, y, { epochs, batchSize, shuffle: false, verbose: 0 });
   const out = { keep: mse(keep, xh, yh), head: mse(head, xh, yh), fit: mse(fit, xh, yh) };
   [keep, head, fit].forEach((m) => m.dispose());
   return out;
@@ -57,7 +57,7 @@ describe('chooseAdaptation', () => {
     // The paths differ by far more than the margin, so a wrong choice fails the test.
     expect(Math.max(ref.keep, ref.fit) / ref.head).toBeGreaterThan(3);
     const model = mlp(4, opt);
-    const choice = await chooseAdaptation(model, x, y, { epochs: 10, batchSize: 8 });
+    const choice = await chooseAdaptation(model, x, y, { epochs: 10, batchSize: 8, shuffle: false });
     expect(choice.kind).toBe('cross-validated');
     expect(choice.prior).toBe('fit'); // 40 rows > 0.25 × 17
     const best = Math.min(ref.keep, ref.head, ref.fit);
@@ -73,7 +73,7 @@ describe('chooseAdaptation', () => {
     const y = noisy(x, 8), yh = noisy(xh, 9);
     const ref = await bruteForce(5, () => tf.train.adam(0.05), x, y, xh, yh, 50, 8);
     expect(ref.fit / ref.keep).toBeGreaterThan(1.2); // the fit overfits the noise: choosing it would fail
-    const choice = await chooseAdaptation(model, x, y, { epochs: 50, batchSize: 8 });
+    const choice = await chooseAdaptation(model, x, y, { epochs: 50, batchSize: 8, shuffle: false });
     expect(choice).toMatchObject({ kind: 'cross-validated', prior: 'fit', folds: 8 }); // 8 rows > 0.25 × 17: the prior is the fit
     expect(ref[choice.path as 'keep' | 'head' | 'fit']).toBeLessThanOrEqual(1.1 * Math.min(ref.keep, ref.head, ref.fit));
     model.dispose();
@@ -86,7 +86,7 @@ describe('chooseAdaptation', () => {
     const before = await values(model);
     const tensors = tf.memory().numTensors;
     const seen: number[] = [];
-    const choice = await chooseAdaptation(model, x, y, { epochs: 5, batchSize: 10 }, { onFold: (p) => void seen.push(p.done) });
+    const choice = await chooseAdaptation(model, x, y, { epochs: 5, batchSize: 10, shuffle: false }, { onFold: (p) => void seen.push(p.done) });
     expect(tf.memory().numTensors).toBe(tensors);
     expect(await values(model)).toEqual(before);
     if (choice.kind !== 'cross-validated') throw new Error(`expected cross-validation, got ${choice.kind}`);
@@ -94,8 +94,8 @@ describe('chooseAdaptation', () => {
     expect(choice.candidates.map((c) => c.path)).toEqual(['keep', 'head', 'fit']);
     for (const c of choice.candidates) expect(c.folds).toHaveLength(choice.folds);
     expect(formatChoice(choice)).toMatch(/candidate +CV loss ± SE +gain over prior ± SE +wins/);
-    // Applied: the same choice (same seed), then the path on the model itself.
-    const applied = await adaptByChoice(model, x, y, { epochs: 5, batchSize: 10 });
+    // Applied: the same choice (same folds, unshuffled fits: deterministic), then the path on the model itself.
+    const applied = await adaptByChoice(model, x, y, { epochs: 5, batchSize: 10, shuffle: false });
     expect(applied.choice.path).toBe(choice.path);
     if (applied.choice.path === 'head') {
       await adaptModel(reference, x, y);

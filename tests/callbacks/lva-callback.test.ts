@@ -95,12 +95,12 @@ describe('lvaCallback', () => {
     const x = randomTensor([48, 4], 72), xh = randomTensor([300, 4], 73);
     const y = other.predict(x) as tf.Tensor, yh = other.predict(xh) as tf.Tensor;
     const err = (m: tf.LayersModel) => tf.tidy(() => tf.mean(tf.square(tf.sub(m.predict(xh) as tf.Tensor, yh))).dataSync()[0]!);
-    const cb = lvaCallback({ x, y });
-    await model.fit(x, y, { epochs: 10, batchSize: 8, callbacks: [cb], verbose: 0 });
+    const cb = lvaCallback({ x, y, fit: { shuffle: false } });
+    await model.fit(x, y, { epochs: 10, batchSize: 8, shuffle: false, callbacks: [cb], verbose: 0 });
     // Independent reference: the user's fit alone, on all rows, scored on the same held-out rows.
     const plain = mlp(70);
     plain.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
-    await plain.fit(x, y, { epochs: 10, batchSize: 8, verbose: 0 });
+    await plain.fit(x, y, { epochs: 10, batchSize: 8, shuffle: false, verbose: 0 });
     expect(cb.decision?.kind).toBe('analytic');
     expect(cb.decision?.choice).toMatchObject({ kind: 'cross-validated', prior: 'fit', path: 'head', overridden: true });
     expect(err(model)).toBeLessThan(err(plain) / 3);
