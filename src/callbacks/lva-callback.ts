@@ -271,6 +271,8 @@ export class LvaCallback extends tf.Callback {
         if (undo && streamed?.outcome === 'written') head.layer.setWeights(undo);
         decision = { kind: 'gradient-descent', reason: `${why}: gradient descent as written (warmStart is off)` };
       } else {
+        // The head before the update, so that a veto by onDecision can restore it (as documented).
+        undo ??= head.layer.getWeights().map((w) => w.clone());
         const report = streamed ?? (await adaptModel(model, x!, y!, adaptOptions));
         decision = match(report.outcome)
           .with('written', (): Decision => (sparse ? { kind: 'analytic', reason: `${why}: closed-form head`, report } : { kind: 'warm-start', reason: `${why}: head set analytically, then gradient descent`, report }))
@@ -287,15 +289,17 @@ export class LvaCallback extends tf.Callback {
           )
           .exhaustive();
       }
+      if (onDecision?.({ decision, model }) === 'gradient-descent' && decision.kind !== 'gradient-descent') {
+        if (undo && decision.report?.outcome === 'written') head.layer.setWeights(undo);
+        decision = { kind: 'gradient-descent', reason: 'vetoed by onDecision', report: decision.report };
+      }
     } catch (e) {
       // Bad configuration (unknown options, mismatched shapes) rejects fit() here, with the weights untouched.
       if (e instanceof OptionError || (isLvaError(e) && e.name === 'ShapeError') || e instanceof AbortError || !isLvaError(e)) throw e;
       decision = { kind: 'gradient-descent', reason: `analytic path unavailable: ${(e as Error).message}` };
+      onDecision?.({ decision, model }); // called with every decision; there is nothing to veto here
     } finally {
       if (undo) tf.dispose(undo);
-    }
-    if (onDecision?.({ decision, model }) === 'gradient-descent' && decision.kind !== 'gradient-descent') {
-      decision = { kind: 'gradient-descent', reason: 'vetoed by onDecision', report: decision.report };
     }
     this.record(model, decision, verbose);
   }

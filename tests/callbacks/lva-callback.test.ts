@@ -204,15 +204,31 @@ describe('lvaCallback', () => {
     tf.dispose([x, y]);
   });
 
-  it('onDecision can veto the analytic path', async () => {
-    const model = mlp(18);
+  it('onDecision can veto the analytic path, and gradient descent then starts from the pretrained head', async () => {
     const x = randomTensor([12, 4], 19), y = randomTensor([12, 2], 20);
-    const seen: Decision[] = [];
-    const cb = lvaCallback({ x, y, regularization: 0.1, rowsPerFeature: 1, onDecision: ({ decision }) => (seen.push(decision), 'gradient-descent') });
-    const history = await model.fit(x, y, { epochs: 2, callbacks: [cb], verbose: 0 });
-    expect(seen[0]?.kind).toBe('analytic');
-    expect(cb.decision?.kind).toBe('gradient-descent');
-    expect(history.epoch).toEqual([0, 1]);
+    // A spy after our callback sees the weights gradient descent starts from.
+    const spy = () => {
+      const seenAt: { weights: number[][] } = { weights: [] };
+      const cb = new (class extends tf.Callback {
+        override async onTrainBegin() {
+          seenAt.weights = await values(this.model as tf.LayersModel);
+        }
+      })();
+      return { cb, seenAt };
+    };
+    for (const rowsPerFeature of [1, undefined]) {
+      const model = mlp(18), reference = mlp(18);
+      const seen: Decision[] = [];
+      const s = spy();
+      const cb = lvaCallback({ x, y, regularization: 0.1, ...(rowsPerFeature !== undefined ? { rowsPerFeature } : {}), onDecision: ({ decision }) => (seen.push(decision), 'gradient-descent') });
+      const history = await model.fit(x, y, { epochs: 2, callbacks: [cb, s.cb], verbose: 0 });
+      if (rowsPerFeature !== undefined) expect(seen[0]?.kind).toBe('analytic');
+      expect(cb.decision?.kind).toBe('gradient-descent');
+      expect(cb.decision?.reason).toMatch(/vetoed by onDecision|prior/);
+      expect(history.epoch).toEqual([0, 1]);
+      expect(s.seenAt.weights).toEqual(await values(reference));
+      [model, reference].forEach((m) => m.dispose());
+    }
     tf.dispose([x, y]);
   });
 
