@@ -8,6 +8,16 @@ import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
+import {
+  checkAttachedStatistics,
+  decodeSourceStatistics,
+  encodeSourceStatistics,
+  headFingerprint,
+  SOURCE_STATISTICS_KEY,
+  type AttachedSourceStatistics,
+  type EncodedSourceStatistics,
+  type StatisticsOrigin,
+} from '../../core/attached-statistics.js';
 import { AbortError, UnsupportedModelError } from './errors.js';
 import { faultPoint } from '../../io/faults.js';
 import { extractBatch, featureModel, featureRows } from './features.js';
@@ -23,10 +33,21 @@ export interface AdaptOptions extends Omit<LvaOptions, 'source'> {
   /** Samples per feature-extraction batch. @defaultValue `512` */
   readonly batchSize?: number;
   /**
-   * Source-domain data for the source-feature metric (issue: penalise the change of the function on source inputs):
-   * source inputs, or statistics from {@link computeSourceStatistics}.
+   * Source-domain data for the source-feature metric (penalise the change of the function on source inputs): source
+   * inputs, or statistics from {@link computeSourceStatistics}. When absent, statistics attached to the model with
+   * {@link attachSourceStatistics} are used; explicit `source` wins over attached ones.
    */
   readonly source?: SourceStatistics | { readonly x: TensorInput } | undefined;
+  /**
+   * Use attached source statistics even though the head's weights changed since they were attached (they describe the
+   * head's *inputs*, which adapting the head does not change; training the layers below does). @defaultValue `false`
+   */
+  readonly allowStaleSourceStatistics?: boolean;
+  /**
+   * After adapting, (re)attach the statistics used (explicit or attached) stamped with the head as it now is, so that
+   * the adapted model, saved, adapts again with them. @defaultValue `false`
+   */
+  readonly carrySourceStatistics?: boolean;
   /**
    * `'exact'` (default): Q = Y − f(X̃), needs no source data. `'perturb'`: the first-order residue
    * Q = Ỹ − f(X) − J_f(X)·(X̃ − X) of method.md §3.2, from `paired` source inputs X (row i paired with target row i).
@@ -80,6 +101,11 @@ export interface AdaptReport {
   readonly rows: number;
   /** `'loo'`-family selection on rows in memory, or `'gcv'` on streamed statistics. */
   readonly mode: 'rows' | 'streamed';
+  /**
+   * Where the source statistics came from: the `source` option, the model's attached statistics
+   * ({@link attachSourceStatistics}), or none (the penalty is then ‖ΔW‖², the identity metric).
+   */
+  readonly sourceStatistics: StatisticsOrigin;
   readonly validation?: { readonly before: number; readonly after: number } | undefined;
   /** Seconds. */
   readonly timings: { readonly features: number; readonly solve: number; readonly write: number; readonly total: number };
@@ -88,6 +114,7 @@ export interface AdaptReport {
 const ADAPT_KEYS = [
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
+  'allowStaleSourceStatistics', 'carrySourceStatistics',
 ] as const;
 
 /** Converts to a tensor, remembering whether we own it (and must dispose it). */
@@ -287,16 +314,147 @@ function coreOptionsOf(options: AdaptOptions, source: SourceStatistics | undefin
   return out as LvaOptions;
 }
 
-/** Source statistics from the option: given, or computed from source inputs. */
-async function resolveSource(model: tf.LayersModel, options: AdaptOptions, batchSize: number): Promise<SourceStatistics | undefined> {
-  if (!options.source) return undefined;
-  if ('kind' in options.source) return options.source;
-  return computeSourceStatistics(model, options.source.x, {
-    batchSize,
-    ...(options.layer ? { layer: options.layer } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
+/** Source statistics in effect: the option (given, or computed from source inputs), else the model's attached ones. */
+interface ResolvedSource {
+  readonly stats: SourceStatistics | undefined;
+  readonly origin: StatisticsOrigin;
+  /** The stored form, when attached (re-stamped as is when carried forward). */
+  readonly encoded?: EncodedSourceStatistics | undefined;
+}
+
+async function resolveSource(fn: string, model: tf.LayersModel, head: TfjsHead, pre: Head, options: AdaptOptions, batchSize: number): Promise<ResolvedSource> {
+  for (const k of ['allowStaleSourceStatistics', 'carrySourceStatistics'] as const) {
+    if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new OptionError(`${fn}: ${k} must be a boolean; received ${JSON.stringify(options[k])}.`, k);
+  }
+  if (options.source) {
+    if ('kind' in options.source) return { stats: options.source, origin: 'explicit' };
+    const stats = await computeSourceStatistics(model, options.source.x, {
+      batchSize,
+      ...(options.layer ? { layer: options.layer } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    return { stats, origin: 'explicit' };
+  }
+  const encoded = attachedEntry(model);
+  if (encoded === undefined) return { stats: undefined, origin: 'none' };
+  const attached = decodeSourceStatistics(encoded, fn);
+  checkAttachedStatistics(fn, attached, { name: head.name, width: head.inputWidth, fingerprint: headFingerprint(pre) }, options.allowStaleSourceStatistics === true, CARRY_HINT);
+  return { stats: attached.statistics, origin: 'attached', encoded: encoded as EncodedSourceStatistics };
+}
+
+const CARRY_HINT = 'carrySourceStatistics(model), or attachSourceStatistics(model, xSource)';
+
+/**
+ * A Sequential model trains through an internal LayersModel (its `model` property), and that is the model tfjs hands to
+ * callbacks, without the user-defined metadata. Entries are mirrored onto it so that {@link lvaCallback} sees them.
+ */
+function innerModel(model: tf.LayersModel): tf.LayersModel | undefined {
+  const inner = (model as unknown as { model?: unknown }).model;
+  return inner instanceof tf.LayersModel && inner !== model ? inner : undefined;
+}
+
+/** The raw attached entry of the model's user-defined metadata, if any (mirrored to a Sequential's inner model). */
+function attachedEntry(model: tf.LayersModel): unknown {
+  const meta = model.getUserDefinedMetadata() as Record<string, unknown> | undefined;
+  const entry = meta && typeof meta === 'object' ? meta[SOURCE_STATISTICS_KEY] : undefined;
+  const inner = innerModel(model);
+  if (entry !== undefined && inner) mirror(inner, entry);
+  return entry;
+}
+
+function mirror(target: tf.LayersModel, entry: unknown): void {
+  const meta = (target.getUserDefinedMetadata() as Record<string, unknown> | undefined) ?? {};
+  if (meta[SOURCE_STATISTICS_KEY] !== entry) target.setUserDefinedMetadata({ ...meta, [SOURCE_STATISTICS_KEY]: entry });
+}
+
+function storeEntry(model: tf.LayersModel, encoded: EncodedSourceStatistics): void {
+  mirror(model, encoded);
+  const inner = innerModel(model);
+  if (inner) mirror(inner, encoded);
+}
+
+/** After a solve with `carrySourceStatistics`: the statistics used, stamped with the head's current weights. */
+async function carryForward(model: tf.LayersModel, head: TfjsHead, source: ResolvedSource): Promise<void> {
+  if (!source.stats) return;
+  const fingerprint = headFingerprint(await readHead(head));
+  storeEntry(model, source.encoded ? { ...source.encoded, head: { ...source.encoded.head, fingerprint } } : encodeSourceStatistics(source.stats, { name: head.name, width: head.inputWidth, fingerprint }));
+}
+
+/** Options of {@link attachSourceStatistics}. */
+export interface AttachOptions {
+  /** The head layer. @defaultValue the layer producing the output, as for {@link adaptModel} */
+  readonly layer?: string;
+  /** Samples per feature-extraction batch. @defaultValue `512` */
+  readonly batchSize?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: AdaptOptions['onProgress'];
+  /**
+   * Storage of the centred covariance: `'float32'` (default; a 512-wide head takes 700 KB of model.json, under tfjs'
+   * 1 MB user-defined-metadata warning) or `'float64'` (exact, twice the size).
+   */
+  readonly precision?: 'float32' | 'float64';
+}
+
+/**
+ * Computes the head-input statistics of source inputs (streamed in batches, memory O(p²), as
+ * {@link computeSourceStatistics}) and stores them in the model's user-defined metadata, stamped with the head's name,
+ * width and a fingerprint of its weights. `model.save()` writes them into model.json and `tf.loadLayersModel()` reads
+ * them back; {@link adaptModel}, {@link adaptModelFromDataset} and {@link lvaCallback} then use them whenever no
+ * `source` is given. Pass precomputed `SourceStatistics` instead of inputs to attach those.
+ * @returns the statistics as a later read will see them (float32-rounded covariance by default).
+ * @example
+ * await attachSourceStatistics(model, xSource); await model.save('file://model'); // the safe default travels with it
+ */
+export async function attachSourceStatistics(model: tf.LayersModel, source: TensorInput | SourceStatistics, options: AttachOptions = {}): Promise<AttachedSourceStatistics> {
+  const fn = 'attachSourceStatistics';
+  rejectUnknownOptions(fn, options, ['layer', 'batchSize', 'signal', 'onProgress', 'precision']);
+  const head = findHead(model, options.layer);
+  const pre = await readHead(head);
+  const isStats = source !== null && typeof source === 'object' && !(source instanceof tf.Tensor) && !Array.isArray(source) && (source as SourceStatistics).kind === 'source-statistics';
+  const { precision, ...rest } = options;
+  const stats = isStats ? (source as SourceStatistics) : await computeSourceStatistics(model, source as TensorInput, rest);
+  const encoded = encodeSourceStatistics(stats, { name: head.name, width: head.inputWidth, fingerprint: headFingerprint(pre) }, precision ?? 'float32');
+  const decoded = decodeSourceStatistics(encoded, fn);
+  storeEntry(model, encoded);
+  return decoded;
+}
+
+/** What {@link readSourceStatistics} found. */
+export interface ReadSourceStatistics extends AttachedSourceStatistics {
+  /** `false` when the head's weights changed since the statistics were attached (adapted or fine-tuned). */
+  readonly current: boolean;
+}
+
+/** The source statistics attached to the model, or `undefined`; `current` says whether the head is still the one they were attached for. */
+export async function readSourceStatistics(model: tf.LayersModel, options: { readonly layer?: string } = {}): Promise<ReadSourceStatistics | undefined> {
+  const fn = 'readSourceStatistics';
+  rejectUnknownOptions(fn, options, ['layer']);
+  const entry = attachedEntry(model);
+  if (entry === undefined) return undefined;
+  const attached = decodeSourceStatistics(entry, fn);
+  const head = findHead(model, options.layer);
+  const current = attached.head.name === head.name && attached.head.width === head.inputWidth && attached.head.fingerprint === headFingerprint(await readHead(head));
+  return { ...attached, current };
+}
+
+/**
+ * Carries attached statistics forward to the head as it is now: after an LVA adaptation (or any change of the head
+ * alone) the statistics of the head's inputs still hold, but the stamp no longer matches and adaptModel refuses them.
+ * Do not use it after training the layers below the head: recompute with {@link attachSourceStatistics} instead.
+ * @throws {@link OptionError} when the model carries no statistics.
+ */
+export async function carrySourceStatistics(model: tf.LayersModel, options: { readonly layer?: string } = {}): Promise<void> {
+  const fn = 'carrySourceStatistics';
+  rejectUnknownOptions(fn, options, ['layer']);
+  const entry = attachedEntry(model);
+  if (entry === undefined) throw new OptionError(`${fn}: the model carries no source statistics; attach them with attachSourceStatistics(model, xSource).`, 'model');
+  const attached = decodeSourceStatistics(entry, fn);
+  const head = findHead(model, options.layer);
+  const fingerprint = headFingerprint(await readHead(head));
+  checkAttachedStatistics(fn, attached, { name: head.name, width: head.inputWidth, fingerprint }, true, CARRY_HINT);
+  const e = entry as EncodedSourceStatistics;
+  storeEntry(model, { ...e, head: { ...e.head, fingerprint } });
 }
 
 /** One element of a dataset for {@link adaptModelFromDataset} (the shape `fitDataset` takes). */
@@ -321,7 +479,8 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
   const { space, transform } = target;
   const pre = await readHead(head);
   const sub = featureModel(model, head);
-  const coreOptions = coreOptionsOf(options, await resolveSource(model, options, batchSize));
+  const source = await resolveSource(fn, model, head, pre, options, batchSize);
+  const coreOptions = coreOptionsOf(options, source.stats);
   const collector = new RowCollector(pre, coreOptions, options.maxRowValuesInMemory ?? 2 ** 24);
   const outRank = model.outputs[0]!.shape.length;
   let samples = 0;
@@ -367,9 +526,10 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
         })()
       : undefined;
     const { outcome, validation } = await commitHead(model, head, result, val, batchSize);
+    if (options.carrySourceStatistics) await carryForward(model, head, source);
     const tEnd = performance.now();
     return {
-      result, outcome, layer: head.name, kind: head.kind, activation: head.activation, space, variant: 'exact', samples, rows: collector.rows, mode, validation,
+      result, outcome, layer: head.name, kind: head.kind, activation: head.activation, space, variant: 'exact', samples, rows: collector.rows, mode, sourceStatistics: source.origin, validation,
       timings: { features: tFeatures, solve: (tSolve0 - t0) / 1000 - tFeatures, write: (tEnd - tSolve0) / 1000, total: (tEnd - t0) / 1000 },
     };
   } finally {
@@ -432,7 +592,8 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
     const pre = await readHead(head);
     const sub = featureModel(model, head);
 
-    const coreOptions = coreOptionsOf(options, await resolveSource(model, options, batchSize));
+    const source = await resolveSource(fn, model, head, pre, options, batchSize);
+    const coreOptions = coreOptionsOf(options, source.stats);
 
     const tf0 = performance.now();
     let result: LvaResult;
@@ -482,6 +643,7 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
     // Write (transactionally), then guard on validation data.
     if (options.signal?.aborted) throw new AbortError(`${fn}: aborted before writing; the model was not changed.`);
     const { outcome, validation } = await commitHead(model, head, result, options.validation ? { x: take(options.validation.x, 'validation.x'), y: take(options.validation.y, 'validation.y') } : undefined, batchSize);
+    if (options.carrySourceStatistics) await carryForward(model, head, source);
     const tEnd = performance.now();
     return {
       result,
@@ -494,6 +656,7 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
       samples: n,
       rows: rowsTotal,
       mode,
+      sourceStatistics: source.origin,
       validation,
       timings: { features: tFeatures, solve: tSolve, write: (tEnd - tSolve0) / 1000, total: (tEnd - t0) / 1000 },
     };
