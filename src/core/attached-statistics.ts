@@ -252,7 +252,7 @@ export function checkAttachedStatistics(fn: string, attached: AttachedSourceStat
   if (a.fingerprint !== current.fingerprint && !allowStale) {
     throw new OptionError(
       `${fn}: the source statistics attached to the model were computed when head "${a.name}" had other weights (fingerprint ${a.fingerprint}, now ${current.fingerprint}): the model was adapted or fine-tuned since. ` +
-        `If only the head changed (e.g. an earlier LVA adaptation), the statistics of its inputs still hold: carry them forward (${carry}) or pass allowStaleSourceStatistics: true. ` +
+        `If only the head changed (e.g. an earlier LVA adaptation), the statistics of its inputs still hold: carry them forward (${carry}) or pass allowStaleSourceStatistics: true (lva adapt: --allow-stale-source-stats). ` +
         `If the layers below the head were trained, recompute them from source inputs.`,
       'allowStaleSourceStatistics',
     );

@@ -6,6 +6,8 @@ export {
   adaptOnnxModel,
   compareToHead,
   computeOnnxSourceStatistics,
+  embedOnnxSourceStatistics,
+  readOnnxSourceStatistics,
   METADATA_KEY,
   type OnnxAdaptOptions,
   type OnnxAdaptReport,
