@@ -126,6 +126,19 @@ describe('lva source-stats --embed and lva adapt with embedded statistics', () =
     expect(entry(carried).covariance).toBe(entry(embedded).covariance);
   });
 
+  it('--unlabelled-x: the statistics of unlabelled target inputs form the metric; not together with --source-x', async () => {
+    const u = await run(['adapt', embedded, '--x', x, '--y', y, '--out', join(dir, 'u.onnx'), '--unlabelled-x', xs, '--report', join(dir, 'u.json')]);
+    expect(u.code).toBe(EXIT.ok);
+    expect(u.stdout).toMatch(/source statistics\s+from unlabelled target inputs/);
+    expect(JSON.parse(readFileSync(join(dir, 'u.json'), 'utf8')).sourceStatistics).toBe('unlabelled-target');
+    // the same statistics passed as --source-x (unrounded, like --unlabelled-x): the same head, byte for byte
+    const [tu, tc] = ['u', 'c'].map((k) => headTensors(join(dir, `${k}.onnx`)));
+    for (const k of Object.keys(tu!)) expect(Buffer.from(tu![k]!).equals(Buffer.from(tc![k]!))).toBe(true);
+    const both = await run(['adapt', model, '--x', x, '--y', y, '--out', join(dir, 'ub.onnx'), '--unlabelled-x', xs, '--source-x', xs]);
+    expect(both.code).toBe(EXIT.usage);
+    expect(both.stderr).toMatch(/--unlabelled-x is for when there is no source information/);
+  });
+
   it('statistics of another width are refused (exit 2) and the caller\'s bytes are never modified', async () => {
     const gemm = new Uint8Array(readFileSync(join(FIXTURES, 'onnx', 'mlp_gemm.onnx')));
     const gx = readNpy('onnx/mlp_gemm.x.npy');

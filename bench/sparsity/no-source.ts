@@ -95,6 +95,46 @@ function diagonalVariant(name: string, options: LvaOptions = {}): Variant {
   };
 }
 
+/**
+ * Subsample stability: the default's 25 subsample fits (80 %, identity metric) are averaged as the default does, and
+ * the average change Δ̄ is then shrunk by its stability across the subsamples, v = mean‖Δ_r − Δ̄‖², s = ‖Δ̄‖²
+ * (Frobenius, weights and bias): `'js'` multiplies by max(0, 1 − c·v/s), `'wiener'` by s/(s + c·v).
+ */
+function stabilityVariant(name: string, kind: 'js' | 'wiener', c = 1, options: LvaOptions = {}, rounds = 25, fraction = 0.8): Variant {
+  return {
+    name,
+    fit: (zm, y, head) => {
+      const n = zm.rows;
+      const k = Math.max(3, Math.round(fraction * n));
+      const full = lvaUpdate(zm, y, head, { ...options, ensemble: { rounds: 0, fraction: 0.8 } });
+      if (full.kind === 'refused' || (full.kind === 'declined' && full.reason === 'residue-below-tolerance')) return { head, adapted: false };
+      const flat = (h: Head) => [...h.weights.data, ...(h.bias ?? [])];
+      const base = flat(head);
+      const r = rng(n * 13 + 1);
+      const deltas: number[][] = [];
+      for (let b = 0; b < (k >= n ? 1 : rounds); b++) {
+        const idx = Array.from({ length: n }, (_, i) => i);
+        for (let i = n - 1; i > 0; i--) {
+          const j = Math.floor(r() * (i + 1));
+          [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+        }
+        const res = k >= n ? full : lvaUpdate(takeRows(zm, idx.slice(0, k)), takeRows(y, idx.slice(0, k)), head, { ...options, ensemble: { rounds: 0, fraction: 0.8 } });
+        const h = res.kind === 'updated' || res.kind === 'updated-with-cutoff' ? res.head : head;
+        deltas.push(flat(h).map((v, i) => v - base[i]!));
+      }
+      const mean = base.map((_, i) => deltas.reduce((a, d) => a + d[i]!, 0) / deltas.length);
+      const sq = mean.reduce((a, v) => a + v * v, 0);
+      if (sq === 0) return { head, adapted: false };
+      const v = deltas.reduce((a, d) => a + d.reduce((b, x, i) => b + (x - mean[i]!) ** 2, 0), 0) / deltas.length;
+      const f = kind === 'js' ? Math.max(0, 1 - (c * v) / sq) : sq / (sq + c * v);
+      if (f === 0) return { head, adapted: false };
+      const out = base.map((b0, i) => b0 + f * mean[i]!);
+      const d = head.weights.data.length;
+      return { head: { weights: { ...head.weights, data: Float64Array.from(out.slice(0, d)) }, ...(head.bias ? { bias: Float64Array.from(out.slice(d)) } : {}) }, adapted: true };
+    },
+  };
+}
+
 function apply(z: Matrix, h: Head): Matrix {
   const d = z.cols, m = h.weights.cols, out = new Float64Array(z.rows * m);
   for (let i = 0; i < z.rows; i++)
@@ -119,12 +159,19 @@ for (const w of which) {
     lvaVariant('identity, paired-gain', { selection: 'paired-gain' }),
     lvaVariant('identity, shrink', { shrink: true }),
     lvaVariant('identity, df ≤ 0.25n', { maxDegreesOfFreedom: 0.25 }),
+    stabilityVariant('stability, James–Stein', 'js'),
+    stabilityVariant('stability, Wiener', 'wiener'),
+    stabilityVariant('stability, Wiener c=4', 'wiener', 4),
+    stabilityVariant('stability, James–Stein, one-SE', 'js', 1, { selection: 'loo-one-se' }),
     oobVariant('identity + OOB guard (z=0)', {}, 0),
     oobVariant('identity + OOB guard (z=1)', {}, 1),
     diagonalVariant('diagonal metric of the labelled rows'),
     diagonalVariant('diagonal metric of the labelled rows, paired-one-se', { selection: 'paired-one-se' }),
     unlabelledVariant('unlabelled target stats, all pool', task, Infinity),
     unlabelledVariant('unlabelled target stats, 4n rows', task, (n) => 4 * n),
+    unlabelledVariant('unlabelled, all pool, best of both metrics', task, Infinity, { metric: 'best' }),
+    unlabelledVariant('unlabelled, all pool, best of both, paired-one-se', task, Infinity, { metric: 'best', selection: 'paired-one-se' }),
+    unlabelledVariant('unlabelled, 4n rows, best of both metrics', task, (n) => 4 * n, { metric: 'best' }),
     unlabelledVariant('unlabelled target stats, max(4n, 2·width)', task, (n) => Math.max(4 * n, 2 * task.head.weights.rows + 2)),
     lvaVariant('source default (reference)', {}, true),
   ];

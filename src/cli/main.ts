@@ -80,6 +80,8 @@ Options:
   --source-stats FILE    source feature statistics (from \`lva source-stats\`) for the source-feature metric
   --source-x FILE        or the source inputs themselves (statistics computed on the fly). Without either,
                          statistics embedded in MODEL (\`lva source-stats --embed\`) are used when present
+  --unlabelled-x FILE    no source data, but more target inputs than labels: their statistics replace the
+                         source statistics in the metric (not with --source-stats/--source-x)
   --allow-stale-source-stats
                          use embedded statistics even though the head changed since they were embedded
   --carry-source-stats   write the statistics used into OUT, stamped with the new head, so OUT adapts with them
@@ -148,6 +150,7 @@ const ADAPT_OPTIONS = {
   'batch-size': { type: 'string' },
   'source-stats': { type: 'string' },
   'source-x': { type: 'string' },
+  'unlabelled-x': { type: 'string' },
   'validation-x': { type: 'string' },
   'validation-y': { type: 'string' },
   loss: { type: 'string' },
@@ -357,6 +360,7 @@ function selectionText(sel: OnnxAdaptReport['result']['diagnostics']['regulariza
 const SOURCE_TEXT: Record<OnnxAdaptReport['sourceStatistics'], string> = {
   explicit: 'given (--source-stats / --source-x)',
   attached: 'embedded in the model (metadata_props)',
+  'unlabelled-target': 'from unlabelled target inputs (--unlabelled-x)',
   none: 'none: identity metric (embed them with `lva source-stats --embed`)',
 };
 
@@ -407,7 +411,10 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
   if (values['source-stats'] !== undefined && values['source-x'] !== undefined) {
     throw new UsageError('lva adapt: pass --source-stats or --source-x, not both.');
   }
-  const inputs = [model, xPath, yPath, ...[values['source-stats'], values['source-x'], values['validation-x'], values['validation-y']].filter((p): p is string => p !== undefined)];
+  if (values['unlabelled-x'] !== undefined && (values['source-stats'] !== undefined || values['source-x'] !== undefined)) {
+    throw new UsageError('lva adapt: --unlabelled-x is for when there is no source information; pass it or --source-stats/--source-x, not both.');
+  }
+  const inputs = [model, xPath, yPath, ...[values['source-stats'], values['source-x'], values['unlabelled-x'], values['validation-x'], values['validation-y']].filter((p): p is string => p !== undefined)];
   checkOutput('adapt', out, inputs, force, '--out');
   if (values.report !== undefined) {
     checkOutput('adapt', values.report, inputs, force, '--report');
@@ -448,6 +455,7 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
     ...(source ? { source } : {}),
     ...(loss !== undefined ? { loss } : {}),
     ...(onProgress ? { onProgress } : {}),
+    ...(values['unlabelled-x'] !== undefined ? { unlabelled: { x: readArrayFile(values['unlabelled-x'], '--unlabelled-x') } } : {}),
     ...(values['allow-stale-source-stats'] ? { allowStaleSourceStatistics: true } : {}),
     ...(values['carry-source-stats'] ? { carrySourceStatistics: true } : {}),
   });

@@ -35,8 +35,11 @@ export interface AttachedSourceStatistics {
   readonly created: string;
 }
 
-/** Where the statistics of a solve came from, as reported by the adapters. */
-export type StatisticsOrigin = 'explicit' | 'attached' | 'none';
+/**
+ * Where the metric's statistics came from, as reported by the adapters: the `source` option, statistics attached to
+ * the model, unlabelled target inputs (the `unlabelled` option), or none (identity metric).
+ */
+export type StatisticsOrigin = 'explicit' | 'attached' | 'unlabelled-target' | 'none';
 
 // ------------------------------------------------------------------------------------------------ base64 (no Buffer: browsers too)
 

@@ -213,6 +213,26 @@ describe('source statistics attached to a tfjs model', () => {
     void enc;
   });
 
+  it('unlabelled target inputs: their statistics form the metric (same head as passing them as source), over attached ones; not with source', async () => {
+    const xu = tf.tidy(() => randomTensor([200, 3], 31).tanh().add(0.4));
+    const model = mlp(10, 'functional');
+    await attachSourceStatistics(model, xSource);
+    const ref = mlp(10, 'functional');
+    const r = await adaptModel(model, xTarget, yTarget, { unlabelled: { x: xu } });
+    await adaptModel(ref, xTarget, yTarget, { source: { x: xu } });
+    expect(r.sourceStatistics).toBe('unlabelled-target');
+    expect(r.result.diagnostics.metric).toBe('source');
+    expect(await values(model)).toEqual(await values(ref));
+    await expect(adaptModel(mlp(10), xTarget, yTarget, { unlabelled: { x: xu }, source: { x: xSource } })).rejects.toThrow(/pass source or unlabelled, not both/);
+    const cbModel = mlp(10, 'functional');
+    cbModel.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    const cb = lvaCallback({ x: xTarget, y: yTarget, unlabelled: { x: xu } });
+    await cbModel.fit(xTarget, yTarget, { epochs: 1, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.report?.sourceStatistics).toBe('unlabelled-target');
+    expect(await values(cbModel)).toEqual(await values(ref));
+    xu.dispose();
+  });
+
   it('corrupt metadata is refused clearly', async () => {
     const model = mlp(9);
     await attachSourceStatistics(model, xSource);

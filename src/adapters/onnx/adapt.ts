@@ -59,6 +59,12 @@ export interface OnnxAdaptOptions extends Omit<LvaOptions, 'source'> {
    * embedded in the model's metadata_props ({@link embedOnnxSourceStatistics}, `lva source-stats --embed`) are used.
    */
   readonly source?: SourceStatistics | { readonly x: ArrayInput } | undefined;
+  /**
+   * Unlabelled target inputs `{ x }` (model input layout), for when there is no source information but more target
+   * inputs than labels: their head-input statistics stand in for source statistics in the metric. Cannot be combined
+   * with `source`; wins over embedded statistics.
+   */
+  readonly unlabelled?: { readonly x: ArrayInput } | undefined;
   /** Use embedded statistics even though the head's weights changed since they were embedded. @defaultValue `false` */
   readonly allowStaleSourceStatistics?: boolean;
   /**
@@ -137,7 +143,7 @@ export interface OnnxAdaptResult {
 }
 
 /** Options this adapter consumes; every other key is a solver option and goes to the core, which validates it. */
-const ADAPTER_KEYS = ['node', 'inputName', 'batchSize', 'source', 'validation', 'signal', 'loss', 'maxRowValuesInMemory', 'ort', 'onProgress', 'allowStaleSourceStatistics', 'carrySourceStatistics'] as const;
+const ADAPTER_KEYS = ['node', 'inputName', 'batchSize', 'source', 'validation', 'signal', 'loss', 'maxRowValuesInMemory', 'ort', 'onProgress', 'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled'] as const;
 
 /** Metadata key added to adapted models. */
 export const METADATA_KEY = 'lva-transfer';
@@ -474,11 +480,17 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
     if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new OptionError(`${fn}: ${k} must be a boolean; received ${describeValue(options[k])}.`, k);
   }
   // Statistics embedded in the model stand in for an absent `source` (checked against the head before any pass).
-  const embedded = options.source === undefined ? embeddedEntry(model) : undefined;
+  if (options.unlabelled !== undefined) {
+    if (options.source !== undefined) throw new OptionError(`${fn}: pass source or unlabelled, not both; source statistics, when you have them, are the better metric.`, 'unlabelled');
+    if (!options.unlabelled || typeof options.unlabelled !== 'object' || !('x' in options.unlabelled)) {
+      throw new OptionError(`${fn}: unlabelled must be { x: targetInputs } (inputs without labels); received ${describeValue(options.unlabelled)}.`, 'unlabelled');
+    }
+  }
+  const embedded = options.source === undefined && options.unlabelled === undefined ? embeddedEntry(model) : undefined;
   const attached = embedded !== undefined ? decodeSourceStatistics(embedded, fn) : undefined;
   if (attached) checkAttachedStatistics(fn, attached, { name: head.name, width: head.inputWidth, fingerprint: headFingerprint(pre) }, options.allowStaleSourceStatistics === true, CARRY_HINT);
-  const origin: StatisticsOrigin = options.source !== undefined ? 'explicit' : attached ? 'attached' : 'none';
-  const givenSource = options.source ?? attached?.statistics;
+  const origin: StatisticsOrigin = options.source !== undefined ? 'explicit' : options.unlabelled !== undefined ? 'unlabelled-target' : attached ? 'attached' : 'none';
+  const givenSource = options.source ?? options.unlabelled ?? attached?.statistics;
   const sourceIsStats = givenSource !== undefined && givenSource !== null && (givenSource as SourceStatistics).kind === 'source-statistics';
   const coreBase: LvaOptions = { ...solver, ...(head.biasShared ? { fitBias: false } : {}) };
   // Fail on bad solver options before any pass over the data (the metric needs the source statistics, checked later).
@@ -501,7 +513,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
   try {
     const ts = performance.now();
     if (sourceIsStats) source = givenSource as SourceStatistics;
-    else if (options.source) source = await sourceStatistics(p, shapeInput(fn, 'source.x', (options.source as { x: ArrayInput }).x, ctx.input), session);
+    else if (givenSource) source = await sourceStatistics(p, shapeInput(fn, options.unlabelled ? 'unlabelled.x' : 'source.x', (givenSource as { x: ArrayInput }).x, ctx.input), session);
     times.source = (performance.now() - ts) / 1000;
     const coreOptions: LvaOptions = { ...coreBase, ...(source ? { source } : {}), ...(options.metric !== undefined ? { metric: options.metric } : {}) };
 
@@ -613,7 +625,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
       date: new Date().toISOString(),
     }),
   );
-  if (options.carrySourceStatistics && source) {
+  if (options.carrySourceStatistics && source && origin !== 'unlabelled-target') {
     // The stamp of the head as written (re-read from the tensors, in their stored precision).
     const stamp = stampOf(findOnnxHead(model, head.name, fn));
     const carried: EncodedSourceStatistics = embedded !== undefined ? { ...(JSON.parse(embedded) as EncodedSourceStatistics), head: stamp } : encodeSourceStatistics(source, stamp);
