@@ -128,10 +128,10 @@ describe('source statistics attached to a tfjs model', () => {
     const model = mlp(4, kind);
     await attachSourceStatistics(model, xSource);
     const { loaded } = await saveAndLoad(model);
-    loaded.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
-    // tfjs hands callbacks a Sequential's internal model (rebuilt by compile()), which has no metadata: reading the
-    // statistics after compile() mirrors them there. A functional model needs nothing.
+    // tfjs hands callbacks a Sequential's internal model (rebuilt by compile()), which has no metadata: a Sequential
+    // loaded from disk must be seen once (readSourceStatistics, before or after compile). A functional model needs nothing.
     if (kind === 'sequential') expect((await readSourceStatistics(loaded))?.current).toBe(true);
+    loaded.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
     const ref = mlp(4, kind);
     await adaptModel(ref, xTarget, yTarget, { source: roundTripSourceStatistics(await computeSourceStatistics(model, xSource)) });
     const cb = lvaCallback({ x: xTarget, y: yTarget });
@@ -145,6 +145,21 @@ describe('source statistics attached to a tfjs model', () => {
     const r = await adaptModelFromDataset(viaDataset, ds);
     expect(r.sourceStatistics).toBe('attached');
     expectMatrixClose((await headOf(viaDataset)).weights, (await headOf(ref)).weights, { atol: 1e-6, rtol: 1e-5 });
+  });
+
+  it('a Sequential model attached in this session needs nothing more: attach, compile, fit with the callback', async () => {
+    const model = mlp(11);
+    await attachSourceStatistics(model, xSource);
+    model.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    const cb = lvaCallback({ x: xTarget, y: yTarget });
+    await model.fit(xTarget, yTarget, { epochs: 1, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.report?.sourceStatistics).toBe('attached');
+    // …and a loaded Sequential that nothing has read is adapted without them: the report says so.
+    const loaded = (await saveAndLoad(model)).loaded;
+    loaded.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    const cb2 = lvaCallback({ x: xTarget, y: yTarget });
+    await loaded.fit(xTarget, yTarget, { epochs: 1, callbacks: [cb2], verbose: 0 });
+    expect(cb2.decision?.report?.sourceStatistics).toBe('none');
   });
 
   it('explicit source wins over attached statistics', async () => {

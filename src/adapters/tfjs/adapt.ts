@@ -357,7 +357,7 @@ async function resolveSource(fn: string, model: tf.LayersModel, head: TfjsHead, 
     });
     return { stats, origin: 'explicit' };
   }
-  const encoded = attachedEntry(model);
+  const encoded = attachedEntry(model, head);
   if (encoded === undefined) return { stats: undefined, origin: 'none' };
   const attached = decodeSourceStatistics(encoded, fn);
   checkAttachedStatistics(fn, attached, { name: head.name, width: head.inputWidth, fingerprint: headFingerprint(pre) }, options.allowStaleSourceStatistics === true, CARRY_HINT);
@@ -367,32 +367,37 @@ async function resolveSource(fn: string, model: tf.LayersModel, head: TfjsHead, 
 const CARRY_HINT = 'carrySourceStatistics(model), or attachSourceStatistics(model, xSource)';
 
 /**
- * A Sequential model trains through an internal LayersModel (its `model` property), and that is the model tfjs hands to
- * callbacks, without the user-defined metadata. Entries are mirrored onto it so that {@link lvaCallback} sees them.
+ * A Sequential model trains through an internal LayersModel (its `model` property, rebuilt by every compile()), and
+ * that is the model tfjs hands to callbacks, without the user-defined metadata. The two share their layer objects, so
+ * every entry this module reads or writes is also remembered by the head layer, where {@link lvaCallback} finds it.
  */
-function innerModel(model: tf.LayersModel): tf.LayersModel | undefined {
-  const inner = (model as unknown as { model?: unknown }).model;
-  return inner instanceof tf.LayersModel && inner !== model ? inner : undefined;
-}
+const byHeadLayer = new WeakMap<object, unknown>();
 
-/** The raw attached entry of the model's user-defined metadata, if any (mirrored to a Sequential's inner model). */
-function attachedEntry(model: tf.LayersModel): unknown {
+/** The raw attached entry of the model's user-defined metadata, if any (else the one remembered for its head layer). */
+function attachedEntry(model: tf.LayersModel, head?: TfjsHead): unknown {
   const meta = model.getUserDefinedMetadata() as Record<string, unknown> | undefined;
   const entry = meta && typeof meta === 'object' ? meta[SOURCE_STATISTICS_KEY] : undefined;
-  const inner = innerModel(model);
-  if (entry !== undefined && inner) mirror(inner, entry);
-  return entry;
+  const layer = head?.layer ?? headLayerOf(model);
+  if (entry !== undefined) {
+    if (layer) byHeadLayer.set(layer, entry);
+    return entry;
+  }
+  // Only a model without any metadata (as a Sequential's internal one) falls back: cleared metadata stays cleared.
+  return layer && meta === undefined ? byHeadLayer.get(layer) : undefined;
 }
 
-function mirror(target: tf.LayersModel, entry: unknown): void {
-  const meta = (target.getUserDefinedMetadata() as Record<string, unknown> | undefined) ?? {};
-  if (meta[SOURCE_STATISTICS_KEY] !== entry) target.setUserDefinedMetadata({ ...meta, [SOURCE_STATISTICS_KEY]: entry });
+function headLayerOf(model: tf.LayersModel): tf.layers.Layer | undefined {
+  try {
+    return findHead(model).layer;
+  } catch {
+    return undefined;
+  }
 }
 
-function storeEntry(model: tf.LayersModel, encoded: EncodedSourceStatistics): void {
-  mirror(model, encoded);
-  const inner = innerModel(model);
-  if (inner) mirror(inner, encoded);
+function storeEntry(model: tf.LayersModel, encoded: EncodedSourceStatistics, head: TfjsHead): void {
+  const meta = (model.getUserDefinedMetadata() as Record<string, unknown> | undefined) ?? {};
+  model.setUserDefinedMetadata({ ...meta, [SOURCE_STATISTICS_KEY]: encoded });
+  byHeadLayer.set(head.layer, encoded);
 }
 
 /** After a solve with `carrySourceStatistics`: the statistics used, stamped with the head's current weights. */
@@ -400,7 +405,7 @@ async function carryForward(model: tf.LayersModel, head: TfjsHead, source: Resol
   // Target-input statistics are not source statistics: they are never attached.
   if (!source.stats || source.origin === 'unlabelled-target') return;
   const fingerprint = headFingerprint(await readHead(head));
-  storeEntry(model, source.encoded ? { ...source.encoded, head: { ...source.encoded.head, fingerprint } } : encodeSourceStatistics(source.stats, { name: head.name, width: head.inputWidth, fingerprint }));
+  storeEntry(model, source.encoded ? { ...source.encoded, head: { ...source.encoded.head, fingerprint } } : encodeSourceStatistics(source.stats, { name: head.name, width: head.inputWidth, fingerprint }), head);
 }
 
 /** Options of {@link attachSourceStatistics}. */
@@ -438,7 +443,7 @@ export async function attachSourceStatistics(model: tf.LayersModel, source: Tens
   const stats = isStats ? (source as SourceStatistics) : await computeSourceStatistics(model, source as TensorInput, rest);
   const encoded = encodeSourceStatistics(stats, { name: head.name, width: head.inputWidth, fingerprint: headFingerprint(pre) }, precision ?? 'float32');
   const decoded = decodeSourceStatistics(encoded, fn);
-  storeEntry(model, encoded);
+  storeEntry(model, encoded, head);
   return decoded;
 }
 
@@ -452,10 +457,10 @@ export interface ReadSourceStatistics extends AttachedSourceStatistics {
 export async function readSourceStatistics(model: tf.LayersModel, options: { readonly layer?: string } = {}): Promise<ReadSourceStatistics | undefined> {
   const fn = 'readSourceStatistics';
   rejectUnknownOptions(fn, options, ['layer']);
-  const entry = attachedEntry(model);
+  const head = findHead(model, options.layer);
+  const entry = attachedEntry(model, head);
   if (entry === undefined) return undefined;
   const attached = decodeSourceStatistics(entry, fn);
-  const head = findHead(model, options.layer);
   const current = attached.head.name === head.name && attached.head.width === head.inputWidth && attached.head.fingerprint === headFingerprint(await readHead(head));
   return { ...attached, current };
 }
@@ -469,14 +474,14 @@ export async function readSourceStatistics(model: tf.LayersModel, options: { rea
 export async function carrySourceStatistics(model: tf.LayersModel, options: { readonly layer?: string } = {}): Promise<void> {
   const fn = 'carrySourceStatistics';
   rejectUnknownOptions(fn, options, ['layer']);
-  const entry = attachedEntry(model);
+  const head = findHead(model, options.layer);
+  const entry = attachedEntry(model, head);
   if (entry === undefined) throw new OptionError(`${fn}: the model carries no source statistics; attach them with attachSourceStatistics(model, xSource).`, 'model');
   const attached = decodeSourceStatistics(entry, fn);
-  const head = findHead(model, options.layer);
   const fingerprint = headFingerprint(await readHead(head));
   checkAttachedStatistics(fn, attached, { name: head.name, width: head.inputWidth, fingerprint }, true, CARRY_HINT);
   const e = entry as EncodedSourceStatistics;
-  storeEntry(model, { ...e, head: { ...e.head, fingerprint } });
+  storeEntry(model, { ...e, head: { ...e.head, fingerprint } }, head);
 }
 
 /** One element of a dataset for {@link adaptModelFromDataset} (the shape `fitDataset` takes). */
