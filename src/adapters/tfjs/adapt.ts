@@ -122,7 +122,7 @@ export interface AdaptReport {
 const ADAPT_KEYS = [
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
-  'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled',
+  'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard',
 ] as const;
 
 /** Converts to a tensor, remembering whether we own it (and must dispose it). */
@@ -315,7 +315,7 @@ async function commitHead(
 
 /** Core options from adapter options (only those the caller set). */
 function coreOptionsOf(options: AdaptOptions, source: SourceStatistics | undefined): LvaOptions {
-  const keys = ['regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble'] as const;
+  const keys = ['regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble', 'outOfBagGuard'] as const;
   const out: Record<string, unknown> = {};
   for (const k of keys) if (options[k] !== undefined) out[k] = options[k];
   if (source) out['source'] = source;
