@@ -127,7 +127,7 @@ writeFileSync(
     '|---|---|---|---|---|---|',
     ...rows,
     '',
-    "Chosen: float32 by default (`precision: 'float64'` / `--precision float64` for exact). It stays under tfjs' 1 MB user-defined-metadata warning up to a width of about 590; the error is orders of magnitude below what any truncation gives, and it needs no eigendecomposition when attaching. A truncated factorisation pays off only for much wider heads (size grows as k·d instead of d²/2), at the error shown.",
+    "Chosen: float32 by default (`precision: 'float64'` / `--precision float64` for exact). It stays under tfjs' 1 MB user-defined-metadata warning up to a width of about 620; the error is orders of magnitude below what any truncation gives, and it needs no eigendecomposition when attaching. A truncated factorisation pays off only for much wider heads (size grows as k·d instead of d²/2), at the error shown.",
     '',
   ].join('\n'),
 );
