@@ -49,7 +49,7 @@ function headTensors(path: string): Record<string, Uint8Array> {
 describe('lva source-stats --embed and lva adapt with embedded statistics', () => {
   const embedded = join(dir, 'model.lva.onnx');
 
-  it('--embed (child process) writes the model plus one metadata entry, every other byte unchanged, the input untouched', () => {
+  it('--embed (child process) writes the model plus one metadata entry, every other byte unchanged, the input untouched', async () => {
     const before = sha(model);
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/lva.ts', 'source-stats', model, '--x', xs, '--embed', '--out', embedded], {
       cwd: ROOT,
@@ -65,7 +65,9 @@ describe('lva source-stats --embed and lva adapt with embedded statistics', () =
     expect(out.metadataProps.map((p) => p.key)).toEqual([...fromBinary(ModelProtoSchema, input).metadataProps.map((p) => p.key), SOURCE_STATISTICS_KEY]);
     out.metadataProps = out.metadataProps.filter((p) => p.key !== SOURCE_STATISTICS_KEY);
     expect(Buffer.compare(Buffer.from(toBinary(ModelProtoSchema, out)), Buffer.from(input))).toBe(0);
-    expect(readOnnxSourceStatistics(new Uint8Array(readFileSync(embedded)))).toMatchObject({ current: true, precision: 'float32', head: { name: '/head/MatMul', width: 32 }, statistics: { count: 300 } });
+    expect(readOnnxSourceStatistics(new Uint8Array(readFileSync(embedded)))).toMatchObject({ current: true, precision: 'float32', head: { name: '/head/MatMul', width: 32 }, statistics: { count: 300 } });    const i = await run(['inspect', embedded]);
+    expect(i.stdout).toMatch(/source statistics\s+embedded for "\/head\/MatMul" \(width 32, 300 source rows, float32\)\n/);
+    expect((await run(['inspect', model])).stdout).toMatch(/source statistics\s+none embedded/);
   });
 
   it('lva adapt uses them: the same head as --source-stats with the same rounding, within 1e-5 of unrounded --source-x', async () => {
@@ -110,6 +112,7 @@ describe('lva source-stats --embed and lva adapt with embedded statistics', () =
     expect(r.stderr).toMatch(/other weights .*adapted or fine-tuned since.*--carry-source-stats.*--allow-stale-source-stats/s);
     expect(existsSync(join(dir, 'stale.onnx'))).toBe(false);
     expect(sha(adapted)).toBe(before);
+    expect((await run(['inspect', adapted])).stdout).toMatch(/STALE: the head changed since/);
     const allowed = await run(['adapt', adapted, '--x', x, '--y', y, '--out', join(dir, 'allowed.onnx'), '--regularization', '0.1', '--allow-stale-source-stats', '--report', join(dir, 'allowed.json')]);
     expect(allowed.code).toBe(EXIT.ok);
     expect(JSON.parse(readFileSync(join(dir, 'allowed.json'), 'utf8')).sourceStatistics).toBe('attached');

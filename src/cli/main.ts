@@ -489,6 +489,15 @@ function describeInspection(model: string, r: OnnxInspection): string {
   } else {
     rows.push(['head', `none: ${r.problem ?? 'unknown'}`]);
   }
+  const s = r.sourceStatistics;
+  rows.push([
+    'source statistics',
+    !s
+      ? 'none embedded (`lva source-stats MODEL --x XSRC --embed --out …` adds them)'
+      : 'problem' in s
+        ? `unreadable: ${s.problem}`
+        : `embedded for "${s.head}" (width ${s.width}, ${s.count} source rows, ${s.precision})${s.current ? '' : '; STALE: the head changed since (lva adapt refuses them without --allow-stale-source-stats)'}`,
+  ]);
   return table(rows);
 }
 
