@@ -171,13 +171,14 @@ console.log(JSON.stringify({ core: core.kind, coreAfter: core.diagnostics.residu
     writeFileSync(
       join(consumer, 'cjs.cjs'),
       `const lva = require('lva-transfer'); const tfjs = require('lva-transfer/tfjs'); const onnx = require('lva-transfer/onnx');
-console.log(JSON.stringify([typeof lva.lvaUpdate, typeof tfjs.lvaCallback, typeof onnx.adaptOnnxModel]));`,
+const { version } = require('lva-transfer/package.json');
+console.log(JSON.stringify([typeof lva.lvaUpdate, typeof tfjs.lvaCallback, typeof onnx.adaptOnnxModel, version]));`,
     );
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
     const r = run(process.execPath, ['cjs.cjs'], consumer);
     if (major > 20 || (major === 20 && minor >= 19)) {
       expect(r.stderr).not.toMatch(/ERR_REQUIRE_ESM/);
-      expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual(['function', 'function', 'function']);
+      expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual(['function', 'function', 'function', pkg.version]);
     } else {
       expect(r.status).not.toBe(0); // older Node: the ESM-only package cannot be required, which the README states
     }
