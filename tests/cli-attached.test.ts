@@ -161,6 +161,11 @@ describe('lva source-stats --embed and lva adapt with embedded statistics', () =
     const res = await adaptOnnxModel(bytes, { x: xr, y: yr }, { carrySourceStatistics: true });
     expect(res.report.sourceStatistics).toBe('attached');
     await embedOnnxSourceStatistics(bytes, xr);
+    // precomputed statistics embed the same way (nothing is run), float64 on request
+    const pre = await computeOnnxSourceStatistics(bytes, xr);
+    const fromStats = await embedOnnxSourceStatistics(bytes, pre, { precision: 'float64' });
+    expect(readOnnxSourceStatistics(fromStats.bytes)).toMatchObject({ current: true, precision: 'float64', statistics: { count: 24 } });
+    expect(Array.from(readOnnxSourceStatistics(fromStats.bytes)!.statistics.sum)).toEqual(Array.from(pre.sum).map((v) => expect.closeTo(v, 10)));
     expect(Buffer.from(bytes).equals(Buffer.from(copy))).toBe(true);
     await expect(adaptOnnxModel(new Uint8Array(readFileSync(wrong)), { x: xr, y: yr })).rejects.toThrow(/takes 32 inputs/);
   });
