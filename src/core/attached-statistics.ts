@@ -4,7 +4,7 @@
  *
  * Storage: the mean μ (float64) and the centred covariance C = M/n − μμᵀ (upper triangle, float32 by default), both
  * little-endian base64. Centring first keeps float32's relative precision for the spread even when the features have
- * a large mean; the moment is rebuilt as M = n·(C + μμᵀ). A 512-wide head is 131,328 stored values: 700 KB of base64 in
+ * a large mean; the moment is rebuilt as M = n·(C + μμᵀ). A 512-wide head is 131,328 stored values: 690 KB of base64 in
  * float32 (under tfjs's 1 MB user-defined-metadata warning), 1.4 MB in float64.
  */
 import { LvaError, OptionError, ShapeError } from './errors.js';

@@ -417,7 +417,7 @@ export interface AttachOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: AdaptOptions['onProgress'];
   /**
-   * Storage of the centred covariance: `'float32'` (default; a 512-wide head takes 700 KB of model.json, under tfjs'
+   * Storage of the centred covariance: `'float32'` (default; a 512-wide head takes 690 KB of model.json, under tfjs'
    * 1 MB user-defined-metadata warning) or `'float64'` (exact, twice the size).
    */
   readonly precision?: 'float32' | 'float64';
