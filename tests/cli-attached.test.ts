@@ -47,11 +47,23 @@ function headTensors(path: string): Record<string, Uint8Array> {
 }
 
 describe('lva source-stats --embed and lva adapt with embedded statistics', () => {
+  // What several tests read is made here, so that each test runs alone and in any order (jest --randomize):
+  // the embedded model, the model adapted with its embedded statistics (a) and with unrounded --source-x (c).
   const embedded = join(dir, 'model.lva.onnx');
+  let embeddedSha = '';
+  let adaptedWithEmbedded: { code: number; stdout: string; stderr: string };
+  beforeAll(async () => {
+    expect((await run(['source-stats', model, '--x', xs, '--embed', '--out', embedded])).code).toBe(EXIT.ok);
+    embeddedSha = sha(embedded);
+    adaptedWithEmbedded = await run(['adapt', embedded, '--x', x, '--y', y, '--out', join(dir, 'a.onnx'), '--report', join(dir, 'a.json')]);
+    expect(adaptedWithEmbedded.code).toBe(EXIT.ok);
+    expect((await run(['adapt', model, '--x', x, '--y', y, '--out', join(dir, 'c.onnx'), '--source-x', xs])).code).toBe(EXIT.ok);
+  });
 
   it('--embed (child process) writes the model plus one metadata entry, every other byte unchanged, the input untouched', async () => {
     const before = sha(model);
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/lva.ts', 'source-stats', model, '--x', xs, '--embed', '--out', embedded], {
+    const child = join(dir, 'model.child.lva.onnx');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/lva.ts', 'source-stats', model, '--x', xs, '--embed', '--out', child], {
       cwd: ROOT,
       encoding: 'utf8',
       env: { ...process.env, NODE_OPTIONS: '' },
@@ -61,11 +73,12 @@ describe('lva source-stats --embed and lva adapt with embedded statistics', () =
     expect(r.stdout).toMatch(/with source statistics embedded \(head "\/head\/MatMul", width 32, 300 source rows, float32\)/);
     expect(sha(model)).toBe(before);
     const input = new Uint8Array(readFileSync(model));
-    const out = fromBinary(ModelProtoSchema, new Uint8Array(readFileSync(embedded)));
+    const out = fromBinary(ModelProtoSchema, new Uint8Array(readFileSync(child)));
     expect(out.metadataProps.map((p) => p.key)).toEqual([...fromBinary(ModelProtoSchema, input).metadataProps.map((p) => p.key), SOURCE_STATISTICS_KEY]);
     out.metadataProps = out.metadataProps.filter((p) => p.key !== SOURCE_STATISTICS_KEY);
     expect(Buffer.compare(Buffer.from(toBinary(ModelProtoSchema, out)), Buffer.from(input))).toBe(0);
-    expect(readOnnxSourceStatistics(new Uint8Array(readFileSync(embedded)))).toMatchObject({ current: true, precision: 'float32', head: { name: '/head/MatMul', width: 32 }, statistics: { count: 300 } });    const i = await run(['inspect', embedded]);
+    expect(readOnnxSourceStatistics(new Uint8Array(readFileSync(child)))).toMatchObject({ current: true, precision: 'float32', head: { name: '/head/MatMul', width: 32 }, statistics: { count: 300 } });
+    const i = await run(['inspect', child]);
     expect(i.stdout).toMatch(/source statistics\s+embedded for "\/head\/MatMul" \(width 32, 300 source rows, float32\)\n/);
     expect((await run(['inspect', model])).stdout).toMatch(/source statistics\s+none embedded/);
   });
@@ -74,17 +87,15 @@ describe('lva source-stats --embed and lva adapt with embedded statistics', () =
     const explicit = await computeOnnxSourceStatistics(new Uint8Array(readFileSync(model)), { data: Float64Array.from(sourceRows.flat()), shape: [300, 8] });
     const rounded = join(dir, 'rounded.json');
     writeFileSync(rounded, JSON.stringify(sourceStatisticsToJSON(roundTripSourceStatistics(explicit))));
-    const before = sha(embedded);
-    const a = await run(['adapt', embedded, '--x', x, '--y', y, '--out', join(dir, 'a.onnx'), '--report', join(dir, 'a.json')]);
+    const a = adaptedWithEmbedded;
     expect(a.code).toBe(EXIT.ok);
     expect(a.stdout).toMatch(/source statistics\s+embedded in the model/);
     expect(a.stdout).toMatch(/metric source/);
-    expect(sha(embedded)).toBe(before);
+    expect(sha(embedded)).toBe(embeddedSha);
     expect(JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8')).sourceStatistics).toBe('attached');
     const b = await run(['adapt', model, '--x', x, '--y', y, '--out', join(dir, 'b.onnx'), '--source-stats', rounded]);
     expect(b.code).toBe(EXIT.ok);
     expect(b.stdout).toMatch(/source statistics\s+given/);
-    const c = await run(['adapt', model, '--x', x, '--y', y, '--out', join(dir, 'c.onnx'), '--source-x', xs]);
     const none = await run(['adapt', model, '--x', x, '--y', y, '--out', join(dir, 'none.onnx')]);
     expect(none.stdout).toMatch(/source statistics\s+none: identity metric/);
     const [ta, tb, tc, tn] = ['a', 'b', 'c', 'none'].map((k) => headTensors(join(dir, `${k}.onnx`)));
