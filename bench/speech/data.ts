@@ -365,3 +365,39 @@ export function mix(clean: Float64Array, noiseSignal: Float64Array, snrDb: numbe
   const s = peak > 0.99 ? 0.99 / peak : 1;
   return { clean: quantise16(clean.map((v) => v * s)), noisy: quantise16(noisy.map((v) => v * s)), snrDb, offset };
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Data sets
+
+export interface Pair {
+  /** index into the utterance list */
+  readonly utterance: number;
+  readonly noise: NoiseKind;
+  readonly snrDb: number;
+  readonly clean: Float64Array;
+  readonly noisy: Float64Array;
+}
+
+export interface PairOptions extends NoiseOptions {
+  /** seconds of each noise to loop/crop from; train and test sets should use different `noiseSeed`s. @defaultValue 20 */
+  readonly noiseSeconds?: number;
+}
+
+/**
+ * Every utterance mixed with every noise kind, each at an SNR drawn from `snrs` (seeded). One noise recording
+ * per kind is generated from `noiseSeed` (use a different seed for held-out sets: unseen noise realisations).
+ */
+export function makePairs(utts: readonly Utterance[], kinds: readonly NoiseKind[], snrs: readonly number[], seed: number, noiseSeed: number, options: PairOptions = {}): Pair[] {
+  const rnd = mulberry32(seed);
+  const seconds = options.noiseSeconds ?? 20;
+  const out: Pair[] = [];
+  kinds.forEach((kind, k) => {
+    const n = noise(kind, seconds, noiseSeed * 101 + k, options);
+    utts.forEach((u, i) => {
+      const snrDb = snrs[Math.floor(rnd() * snrs.length)]!;
+      const m = mix(u.samples, n, snrDb, rnd);
+      out.push({ utterance: i, noise: kind, snrDb, clean: m.clean, noisy: m.noisy });
+    });
+  });
+  return out;
+}

@@ -75,6 +75,6 @@ export function writeWav(samples: ArrayLike<number>, sampleRate: number): Uint8A
 /** Round-trip through int16 without writing a file: what a 16-bit WAV would hold. */
 export function quantise16(samples: ArrayLike<number>): Float64Array {
   const out = new Float64Array(samples.length);
-  for (let i = 0; i < out.length; i++) out[i] = Math.max(-32768, Math.min(32767, Math.round(samples[i]! * 32768))) / 32768;
+  for (let i = 0; i < out.length; i++) out[i] = (Math.max(-32768, Math.min(32767, Math.round(samples[i]! * 32768))) | 0) / 32768; // `| 0`: no −0
   return out;
 }
