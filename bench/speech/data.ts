@@ -91,23 +91,26 @@ export interface Utterance {
   readonly samples: Float64Array;
 }
 
-/** Installs espeak-ng through apt when it is missing; throws with the command to run when it cannot. */
-export function ensureEspeak(): string {
-  const probe = spawnSync('espeak-ng', ['--version'], { encoding: 'utf8' });
+/**
+ * Installs espeak-ng through apt (apt-get update, then install) when it is missing; throws with the command to run
+ * when it cannot. `env` is the environment of the probes and of apt-get (the process's by default).
+ */
+export function ensureEspeak(env: NodeJS.ProcessEnv = process.env): string {
+  const probe = spawnSync('espeak-ng', ['--version'], { encoding: 'utf8', env });
   if (probe.status === 0) return probe.stdout.trim();
   console.error('espeak-ng not found; installing it with apt-get (Debian package espeak-ng) …');
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const cmd = asRoot ? [] : ['sudo', '-n'];
   for (const args of [['apt-get', 'update'], ['apt-get', 'install', '-y', 'espeak-ng']]) {
     const full = [...cmd, ...args];
-    const r = spawnSync(full[0]!, full.slice(1), { stdio: 'inherit' });
+    const r = spawnSync(full[0]!, full.slice(1), { stdio: 'inherit', env });
     if (r.status !== 0) {
       throw new Error(
         `could not install espeak-ng (\`${full.join(' ')}\` exited with ${r.status ?? r.error?.message}); install it yourself with \`apt-get install espeak-ng\` (Debian/Ubuntu) and rerun`,
       );
     }
   }
-  const again = spawnSync('espeak-ng', ['--version'], { encoding: 'utf8' });
+  const again = spawnSync('espeak-ng', ['--version'], { encoding: 'utf8', env });
   if (again.status !== 0) throw new Error('espeak-ng was installed but does not run (`espeak-ng --version` failed)');
   return again.stdout.trim();
 }

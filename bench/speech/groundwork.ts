@@ -125,6 +125,9 @@ async function main(): Promise<void> {
     '|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.method} | ${f(r.target.mse, 4)} | ${f(r.target.siSdr, 2)} | ${f(r.target.stoi, 3)} | ${f(r.source.mse, 4)} | ${f(r.source.siSdr, 2)} | ${f(r.source.stoi, 3)} | ${r.seconds === null ? '' : f(r.seconds, 2)} | ${r.note} |`),
     '',
+    '"adapt s" is the wall time of `adaptModel` (feature extraction + solve + write; in the first LVA row also computing the source statistics), on 2 shared cores: not a speed measurement, and there is no GD row to compare with. ' +
+      'λ in the "source statistics" row is measured in the source-feature metric and is not comparable with the λ of the other rows. One draw of data, no error bars: differences of a few 0.001 in MSE or 0.01 in STOI are within what another draw may change.',
+    '',
     '## What exists and what is missing for issue 14',
     '',
     'Exists: STOI/SI-SDR with an independent NumPy reference (tests/speech/metrics.test.ts); STFT/iSTFT features (tests/speech/features.test.ts); the seeded espeak-ng/noise generator and a committed fixture (tests/speech/data.test.ts); the DDAE pretraining script and its fixture; this one-noise, one-N, one-draw measurement.',

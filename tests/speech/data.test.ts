@@ -2,10 +2,11 @@
  * The speech data generator (bench/speech/data.ts): determinism, the mixer's SNR, the noise spectra, and the
  * committed fixture regenerated from its clean files and manifest (no espeak-ng needed: babble is left out).
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mulberry32 } from '../../src/core/random.js';
-import { SAMPLE_RATE, SOURCE_NOISES, TARGET_NOISES, mix, noise, type NoiseKind } from '../../bench/speech/data.js';
+import { SAMPLE_RATE, SOURCE_NOISES, TARGET_NOISES, ensureEspeak, mix, noise, type NoiseKind } from '../../bench/speech/data.js';
 import { stft } from '../../bench/speech/features.js';
 import { readWav } from '../../bench/speech/wav.js';
 import { FIXTURES, readJson } from '../helpers/fixtures.js';
@@ -71,5 +72,22 @@ test('the committed fixture mixtures are what the generator makes from the commi
     const r = mix(clean, noise(m.noise, m.noiseSeconds, m.seed), m.snrDb, mulberry32(m.seed));
     expect(r.offset).toBe(m.offset);
     expect(r.noisy).toEqual(wav(m.file));
+  }
+});
+
+test('without espeak-ng, and with an apt-get that fails, ensureEspeak says what failed and what to run', () => {
+  // a PATH holding only an apt-get (and sudo) that exit 100, as apt-get does without network or permission
+  const dir = mkdtempSync(join(tmpdir(), 'no-espeak-'));
+  try {
+    for (const name of ['apt-get', 'sudo']) {
+      writeFileSync(join(dir, name), '#!/bin/sh\nexit 100\n');
+      chmodSync(join(dir, name), 0o755);
+    }
+    const log = jest.spyOn(console, 'error').mockImplementation(() => {});
+    expect(() => ensureEspeak({ PATH: dir })).toThrow(/could not install espeak-ng \(`(sudo -n )?apt-get update` exited with 100\); install it yourself with `apt-get install espeak-ng`/);
+    expect(log).toHaveBeenCalledWith(expect.stringMatching(/espeak-ng not found; installing it with apt-get/));
+    log.mockRestore();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
