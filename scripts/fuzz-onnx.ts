@@ -7,6 +7,7 @@
  * message: never a foreign error (TypeError, RangeError, ort's Error…), a hang, or an unhandled rejection.
  *
  *   npx tsx scripts/fuzz-onnx.ts --seconds 600 [--seed 1234] [--no-paddle] [--verbose]
+ *   npx tsx scripts/fuzz-onnx.ts --mutants 5000 --seed 1234    # a fixed prefix of the seeded sequence
  *   npx tsx scripts/fuzz-onnx.ts --seed 1234 --index 57      # replay one mutant (same corpus flags as the run)
  *
  * The jest test tests/reliability/onnx-fuzz.test.ts runs the same engine for a bounded budget. Every mutant is
@@ -165,7 +166,10 @@ function tensors(m: ModelProto): { where: string; t: TensorProto; drop: () => vo
 const DIM_VALUES = [0n, 1n, 2n, 3n, -1n, 7n, 1000n, 1_000_000n, 2n ** 31n, 2n ** 62n];
 
 function protoEdit(r: Rng, b: Uint8Array): [Uint8Array, string] {
-  const m = fromBinary(ModelProtoSchema, b);
+  // Parse a copy: protobuf-es returns `bytes` fields (rawData) as views into the buffer it parsed, so editing a
+  // parsed tensor in place (the non-finite edit below writes through a DataView) would otherwise write into the
+  // corpus model itself and poison every later mutant of it.
+  const m = fromBinary(ModelProtoSchema, b.slice());
   const g = m.graph!;
   const ts = tensors(m);
   let what: string;
@@ -374,17 +378,32 @@ export async function runMutant(m: Mutant, c: Corpus, s: FuzzSummary, o: RunOpti
   }
 }
 
-/** Fuzzes round-robin over the corpus until `seconds` have passed (or `maxMutants`). */
-export async function fuzz(corpus: readonly Corpus[], o: RunOptions & { seconds: number; seed: number; maxMutants?: number; log?: (m: Mutant) => void }): Promise<FuzzSummary> {
+/**
+ * Fuzzes round-robin over the corpus: mutants 0 … `mutants` − 1 of the seeded sequence, or, for open-ended runs from
+ * the command line, as many as fit in `seconds`. Tests pass `mutants` so that what is tested does not depend on the
+ * machine's speed; `capSeconds` is then only a cap, and exceeding it throws {@link FuzzCapExceeded} (a loud failure,
+ * never a silently shorter run).
+ */
+export async function fuzz(
+  corpus: readonly Corpus[],
+  o: RunOptions & { seed: number; mutants?: number; seconds?: number; capSeconds?: number; log?: (m: Mutant) => void },
+): Promise<FuzzSummary> {
+  if (o.mutants === undefined && o.seconds === undefined) throw new Error('fuzz: pass `mutants` (a fixed count) or `seconds` (a time budget)');
   const s: FuzzSummary = { tried: 0, byModel: {}, outcomes: {}, violations: [], known: {}, unhandledRejections: 0, seconds: 0 };
   const onUnhandled = (reason: unknown) => {
     s.unhandledRejections++;
     s.violations.push({ mutant: { model: '?', seed: o.seed, index: -1, mutation: 'unhandled rejection' }, call: 'adapt', kind: 'unhandled-rejection', error: String(reason), stackTop: stackTop(reason) });
   };
   process.on('unhandledRejection', onUnhandled);
-  const t0 = performance.now(), deadline = t0 + o.seconds * 1000;
+  const t0 = performance.now();
+  const deadline = o.seconds === undefined ? Infinity : t0 + o.seconds * 1000;
+  const cap = o.capSeconds === undefined ? Infinity : t0 + o.capSeconds * 1000;
+  const count = o.mutants ?? Infinity;
   try {
-    for (let i = 0; performance.now() < deadline && i < (o.maxMutants ?? Infinity); i++) {
+    for (let i = 0; i < count && performance.now() < deadline; i++) {
+      if (performance.now() > cap) {
+        throw new FuzzCapExceeded(`fuzz: ran ${i} of ${count} mutants in ${((performance.now() - t0) / 1000).toFixed(1)} s, over the ${o.capSeconds} s cap; the machine is much slower than expected or an adaptation got slow (replay with --seed ${o.seed})`);
+      }
       const c = corpus[i % corpus.length]!;
       const m = mutate(c, o.seed, i);
       o.log?.(m);
@@ -396,6 +415,10 @@ export async function fuzz(corpus: readonly Corpus[], o: RunOptions & { seconds:
   }
   s.seconds = (performance.now() - t0) / 1000;
   return s;
+}
+
+export class FuzzCapExceeded extends Error {
+  override name = 'FuzzCapExceeded';
 }
 
 export function formatSummary(s: FuzzSummary): string {
@@ -421,14 +444,15 @@ async function main(argv: string[]): Promise<void> {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const seconds = Number(arg('seconds') ?? 60);
+  const mutants = arg('mutants') === undefined ? undefined : Number(arg('mutants'));
+  const seconds = mutants === undefined ? Number(arg('seconds') ?? 60) : undefined;
   const seed = Number(arg('seed') ?? (Date.now() & 0x7fffffff));
   const only = arg('model');
   const index = arg('index');
   let corpus = loadCorpus({ paddle: !argv.includes('--no-paddle') });
   if (only) corpus = corpus.filter((c) => c.name === only);
   if (!argv.includes('--verbose')) await quietOrt();
-  console.log(`onnx fuzz: seed ${seed}, ${seconds} s, corpus ${corpus.map((c) => c.name).join(', ')}`);
+  console.log(`onnx fuzz: seed ${seed}, ${mutants !== undefined ? `${mutants} mutants` : `${seconds} s`}, corpus ${corpus.map((c) => c.name).join(', ')}`);
   if (index !== undefined) {
     // reproduce one mutant: index counts over the full corpus round-robin, so pass --model only with the original corpus
     const full = loadCorpus({ paddle: !argv.includes('--no-paddle') });
@@ -448,7 +472,7 @@ async function main(argv: string[]): Promise<void> {
     }
     return;
   }
-  const s = await fuzz(corpus, { seconds, seed });
+  const s = await fuzz(corpus, mutants !== undefined ? { mutants, seed } : { seconds: seconds!, seed });
   console.log(formatSummary(s));
   process.exitCode = s.violations.length ? 1 : 0;
 }

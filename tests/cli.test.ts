@@ -66,15 +66,19 @@ describe('lva (child process)', () => {
   });
 
   it('refuses to overwrite --out without --force (exit 1, file untouched), and overwrites with it', () => {
-    const before = sha(out);
-    const refused = lva(['adapt', model, '--x', x, '--y', y, '--out', out, '--regularization', 'none']);
+    // its own existing --out, so that the test does not depend on another having written one first
+    const existing = join(dir, 'existing.onnx'), existingReport = join(dir, 'existing.json');
+    writeFileSync(existing, 'a model the user wants to keep\n');
+    const before = sha(existing);
+    const refused = lva(['adapt', model, '--x', x, '--y', y, '--out', existing, '--regularization', 'none']);
     expect(refused.status).toBe(EXIT.usage);
-    expect(refused.stderr).toMatch(/--out .*adapted\.onnx already exists; pass --force to overwrite it/);
-    expect(sha(out)).toBe(before);
-    const forced = lva(['adapt', model, '--x', x, '--y', y, '--out', out, '--report', report, '--regularization', 'none', '--force']);
+    expect(refused.stderr).toMatch(/--out .*existing\.onnx already exists; pass --force to overwrite it/);
+    expect(sha(existing)).toBe(before);
+    const forced = lva(['adapt', model, '--x', x, '--y', y, '--out', existing, '--report', existingReport, '--regularization', 'none', '--force']);
     expect(forced.status).toBe(EXIT.ok);
-    expect(sha(out)).not.toBe(before);
-    expect(JSON.parse(readFileSync(report, 'utf8')).result.diagnostics.regularization.lambda).toBe(0);
+    expect(sha(existing)).not.toBe(before);
+    expect(fromBinary(ModelProtoSchema, new Uint8Array(readFileSync(existing))).graph?.node.length).toBeGreaterThan(0);
+    expect(JSON.parse(readFileSync(existingReport, 'utf8')).result.diagnostics.regularization.lambda).toBe(0);
   });
 
   it('exits 3 and writes no model when the validation error would get worse (the report is still written)', () => {
@@ -157,10 +161,10 @@ describe('lva (in-process)', () => {
     expect(corrupt.code).toBe(EXIT.badInput);
     expect(corrupt.stderr).toMatch(/the 1000 bytes are not a readable ONNX model/);
     const cls = fixture('classifier_softmax');
-    const labels = await run(['adapt', `${cls}.onnx`, '--x', `${cls}.x.npy`, '--y', `${cls}.labels.npy`, '--out', join(dir, 'cls.onnx'), '--loss', 'mse']);
+    const labels = await run(['adapt', `${cls}.onnx`, '--x', `${cls}.x.npy`, '--y', `${cls}.labels.npy`, '--out', join(dir, 'cls-labels.onnx'), '--loss', 'mse']);
     expect(labels.code).toBe(EXIT.badInput);
     expect(labels.stderr).toMatch(/y has 1 value|values per|per sample|outputs/);
-    expect(existsSync(join(dir, 'cls.onnx'))).toBe(false);
+    expect(existsSync(join(dir, 'cls-labels.onnx'))).toBe(false);
   });
 
   it('--source-x computes the source statistics on the fly (source-feature metric)', async () => {

@@ -85,6 +85,7 @@ const CALLBACK_KEYS = [
   'x', 'y', 'dataset', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose', 'fit', 'budgetSeconds', 'folds', 'evidence', 'onFold',
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'loss', 'signal', 'onProgress',
+  'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard',
 ] as const;
 
 const DECISION_CODE = { analytic: 0, 'warm-start': 1, 'gradient-descent': 2, 'kept-pretrained': 3 } as const;

@@ -11,6 +11,7 @@ import { sourceStatisticsFromJSON, sourceStatisticsToJSON, type SourceStatistics
 import {
   adaptOnnxModel,
   computeOnnxSourceStatistics,
+  embedOnnxSourceStatistics,
   inspectOnnxModel,
   InvalidModelError,
   RuntimeUnavailableError,
@@ -51,6 +52,7 @@ Usage:
   lva adapt MODEL.onnx --x X --y Y --out OUT.onnx [options]   adapt the head, write a new model
   lva inspect MODEL.onnx [--json]                              show the head LVA would adapt
   lva source-stats MODEL.onnx --x X --out STATS.json           source feature statistics for --source-stats
+  lva source-stats MODEL.onnx --x X --embed --out M.lva.onnx   or embedded in a copy of the model (used by adapt)
   lva <command> --help                                         options of one command
 
 X and Y may be .npy, .csv (numeric, header optional) or .json (nested arrays).
@@ -76,7 +78,13 @@ Options:
   --input-name NAME      the graph input X is fed to (default: the only input)
   --batch-size N         samples per onnxruntime run (default 256)
   --source-stats FILE    source feature statistics (from \`lva source-stats\`) for the source-feature metric
-  --source-x FILE        or the source inputs themselves (statistics computed on the fly)
+  --source-x FILE        or the source inputs themselves (statistics computed on the fly). Without either,
+                         statistics embedded in MODEL (\`lva source-stats --embed\`) are used when present
+  --unlabelled-x FILE    no source data, but more target inputs than labels: their statistics replace the
+                         source statistics in the metric (not with --source-stats/--source-x)
+  --allow-stale-source-stats
+                         use embedded statistics even though the head changed since they were embedded
+  --carry-source-stats   write the statistics used into OUT, stamped with the new head, so OUT adapts with them
   --validation-x FILE    held-out target inputs and targets: the update is kept only if their squared
   --validation-y FILE      error does not get worse (otherwise exit 3, nothing written)
   --loss KIND            auto (default): squared error for regression heads, cross-entropy for heads
@@ -102,13 +110,18 @@ ${EXIT_TEXT}
 `;
 
 const STATS_HELP = `lva source-stats MODEL.onnx --x X --out STATS.json [options]
+lva source-stats MODEL.onnx --x X --embed --out MODEL.lva.onnx [options]
 
 Runs MODEL on source-domain inputs X and writes the head's input feature statistics (JSON), for
 \`lva adapt --source-stats\`: the ridge penalty then measures the change of the head on source inputs.
+With --embed, writes a copy of MODEL with the statistics in its metadata_props instead (every other byte
+unchanged); \`lva adapt\` then uses them without --source-stats.
 
 Options:
+  --embed       write MODEL with the statistics embedded, not a JSON file
+  --precision P float32 (default; a 512-wide head adds 0.7 MB) or float64 (exact, 1.4 MB), with --embed
   --node NAME, --input-name NAME, --batch-size N   as for \`lva adapt\`
-  --force       overwrite STATS.json if it exists
+  --force       overwrite OUT if it exists
   -h, --help    this help
 
 ${EXIT_TEXT}
@@ -137,9 +150,12 @@ const ADAPT_OPTIONS = {
   'batch-size': { type: 'string' },
   'source-stats': { type: 'string' },
   'source-x': { type: 'string' },
+  'unlabelled-x': { type: 'string' },
   'validation-x': { type: 'string' },
   'validation-y': { type: 'string' },
   loss: { type: 'string' },
+  'allow-stale-source-stats': { type: 'boolean' },
+  'carry-source-stats': { type: 'boolean' },
   force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -153,6 +169,8 @@ const INSPECT_OPTIONS = {
 const STATS_OPTIONS = {
   x: { type: 'string' },
   out: { type: 'string' },
+  embed: { type: 'boolean' },
+  precision: { type: 'string' },
   node: { type: 'string' },
   'input-name': { type: 'string' },
   'batch-size': { type: 'string' },
@@ -339,6 +357,13 @@ function selectionText(sel: OnnxAdaptReport['result']['diagnostics']['regulariza
   return sel.rule === 'gcv' ? ', chosen by GCV' : `, chosen by leave-one-out (${sel.rule})`;
 }
 
+const SOURCE_TEXT: Record<OnnxAdaptReport['sourceStatistics'], string> = {
+  explicit: 'given (--source-stats / --source-x)',
+  attached: 'embedded in the model (metadata_props)',
+  'unlabelled-target': 'from unlabelled target inputs (--unlabelled-x)',
+  none: 'none: identity metric (embed them with `lva source-stats --embed`)',
+};
+
 function summary(report: OnnxAdaptReport, out: string): string {
   const d = report.result.diagnostics;
   const reg = d.regularization;
@@ -352,6 +377,7 @@ function summary(report: OnnxAdaptReport, out: string): string {
     ['samples / rows', `${report.samples} / ${report.rows} (${report.mode === 'rows' ? 'rows in memory' : 'streamed, GCV'})`],
     ['width / outputs', `${d.width} / ${d.outputs}, rank ${d.rank}`],
     ['regularization', `${reg.mode}: λ = ${fmt(reg.lambda)}${Number.isFinite(reg.relativeLambda) ? ` (${fmt(reg.relativeLambda)} × mean eigenvalue)` : ''}, metric ${d.metric}${selectionText(reg.selection)}`],
+    ['source statistics', SOURCE_TEXT[report.sourceStatistics]],
     ['residual ‖Q‖', `${fmt(norm(d.residualBefore))} → ${fmt(norm(d.residualAfter))}`],
   ];
   if (report.validation) rows.push(['validation MSE', `${fmt(report.validation.before)} → ${fmt(report.validation.after)}`]);
@@ -385,7 +411,10 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
   if (values['source-stats'] !== undefined && values['source-x'] !== undefined) {
     throw new UsageError('lva adapt: pass --source-stats or --source-x, not both.');
   }
-  const inputs = [model, xPath, yPath, ...[values['source-stats'], values['source-x'], values['validation-x'], values['validation-y']].filter((p): p is string => p !== undefined)];
+  if (values['unlabelled-x'] !== undefined && (values['source-stats'] !== undefined || values['source-x'] !== undefined)) {
+    throw new UsageError('lva adapt: --unlabelled-x is for when there is no source information; pass it or --source-stats/--source-x, not both.');
+  }
+  const inputs = [model, xPath, yPath, ...[values['source-stats'], values['source-x'], values['unlabelled-x'], values['validation-x'], values['validation-y']].filter((p): p is string => p !== undefined)];
   checkOutput('adapt', out, inputs, force, '--out');
   if (values.report !== undefined) {
     checkOutput('adapt', values.report, inputs, force, '--report');
@@ -426,6 +455,9 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
     ...(source ? { source } : {}),
     ...(loss !== undefined ? { loss } : {}),
     ...(onProgress ? { onProgress } : {}),
+    ...(values['unlabelled-x'] !== undefined ? { unlabelled: { x: readArrayFile(values['unlabelled-x'], '--unlabelled-x') } } : {}),
+    ...(values['allow-stale-source-stats'] ? { allowStaleSourceStatistics: true } : {}),
+    ...(values['carry-source-stats'] ? { carrySourceStatistics: true } : {}),
   });
   if (report.outcome === 'written') writeFileAtomic(out, adapted, force);
   faultPoint('cli:report');
@@ -457,6 +489,15 @@ function describeInspection(model: string, r: OnnxInspection): string {
   } else {
     rows.push(['head', `none: ${r.problem ?? 'unknown'}`]);
   }
+  const s = r.sourceStatistics;
+  rows.push([
+    'source statistics',
+    !s
+      ? 'none embedded (`lva source-stats MODEL --x XSRC --embed --out …` adds them)'
+      : 'problem' in s
+        ? `unreadable: ${s.problem}`
+        : `embedded for "${s.head}" (width ${s.width}, ${s.count} source rows, ${s.precision})${s.current ? '' : '; STALE: the head changed since (lva adapt refuses them without --allow-stale-source-stats)'}`,
+  ]);
   return table(rows);
 }
 
@@ -480,17 +521,29 @@ async function sourceStats(args: string[], io: CliIo): Promise<number> {
   }
   const model = onePositional('source-stats', positionals, 'MODEL.onnx');
   const xPath = required('source-stats', values.x, '--x', 'FILE (source inputs)');
-  const out = required('source-stats', values.out, '--out', 'FILE (statistics JSON)');
+  const embed = values.embed === true;
+  const out = required('source-stats', values.out, '--out', embed ? 'FILE (the model with the statistics embedded)' : 'FILE (statistics JSON)');
   const batchSize = parseBatchSize('source-stats', values['batch-size']);
+  const precision = values.precision;
+  if (precision !== undefined && (!embed || (precision !== 'float32' && precision !== 'float64'))) {
+    throw new UsageError(embed ? `lva source-stats: --precision must be float32 or float64; received "${precision}".` : 'lva source-stats: --precision applies to --embed only (the JSON file is float64).');
+  }
   const force = values.force === true;
   checkOutput('source-stats', out, [model, xPath], force, '--out');
   const onProgress = progressPrinter(io);
-  const stats = await computeOnnxSourceStatistics(readModel(model), readArrayFile(xPath, '--x'), {
+  const common = {
     ...(values.node !== undefined ? { node: values.node } : {}),
     ...(values['input-name'] !== undefined ? { inputName: values['input-name'] } : {}),
     ...(batchSize !== undefined ? { batchSize } : {}),
     ...(onProgress ? { onProgress } : {}),
-  });
+  };
+  if (embed) {
+    const { bytes, statistics } = await embedOnnxSourceStatistics(readModel(model), readArrayFile(xPath, '--x'), { ...common, ...(precision ? { precision: precision as 'float32' | 'float64' } : {}) });
+    writeFileAtomic(out, bytes, force);
+    io.stdout(table([['model', `${out}: ${model} with source statistics embedded (head "${statistics.head.name}", width ${statistics.head.width}, ${statistics.statistics.count} source rows, ${statistics.precision})`]]));
+    return EXIT.ok;
+  }
+  const stats = await computeOnnxSourceStatistics(readModel(model), readArrayFile(xPath, '--x'), common);
   writeFileAtomic(out, JSON.stringify(sourceStatisticsToJSON(stats)) + '\n', force);
   io.stdout(table([['statistics', `${out}: width ${stats.width}, ${stats.count} source rows`]]));
   return EXIT.ok;

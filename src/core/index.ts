@@ -28,6 +28,17 @@ export {
   type SourceStatistics,
 } from './source-statistics.js';
 export {
+  decodeSourceStatistics,
+  encodeSourceStatistics,
+  headFingerprint,
+  roundTripSourceStatistics,
+  SOURCE_STATISTICS_KEY,
+  type AttachedSourceStatistics,
+  type EncodedSourceStatistics,
+  type HeadStamp,
+  type StatisticsOrigin,
+} from './attached-statistics.js';
+export {
   CROSS_ENTROPY_GRID,
   lvaClassify,
   lvaClassifyCrossEntropy,

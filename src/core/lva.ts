@@ -52,8 +52,11 @@ export interface Diagnostics {
   readonly weightNorm: number;
   readonly relativeChange: number;
   readonly flags: readonly DiagnosticFlag[];
-  /** Present when the head is an average of subsample fits (`ensemble`): rounds, the row fraction, rounds that adapted. */
-  readonly ensemble?: { readonly rounds: number; readonly fraction: number; readonly adaptedRounds: number } | undefined;
+  /**
+   * Present when the head is an average of subsample fits (`ensemble`): rounds, the row fraction, rounds that adapted,
+   * and with `outOfBagGuard` the mean out-of-bag gain per row over no change (the change is kept only when it is > 0).
+   */
+  readonly ensemble?: { readonly rounds: number; readonly fraction: number; readonly adaptedRounds: number; readonly outOfBagGain?: number | undefined } | undefined;
 }
 
 /**
@@ -212,7 +215,7 @@ function solveRows(fn: string, latents: Matrix, residue: Matrix, head: Head, opt
   if (k >= units) return full;
   const members = grouping ? groupMembers(grouping) : undefined;
   const draw = (chosen: readonly number[]): number[] => (members ? chosen.flatMap((g) => members[g]!).sort((a, b) => a - b) : [...chosen]);
-  return aggregate(fn, head, opt, z, residue, full, rounds, units, k, (chosen) => solveSubset(draw(chosen)));
+  return aggregate(fn, head, opt, z, residue, full, rounds, units, k, (chosen) => solveSubset(draw(chosen)), draw);
 }
 
 /**
@@ -405,11 +408,14 @@ function aggregate(
   units: number,
   k: number,
   solve: (pick: readonly number[]) => LvaResult,
+  rowsOf: (units: readonly number[]) => number[],
 ): LvaResult {
   const n = z.rows, p = z.cols, m = residue.cols;
   const wAug = augmentedWeights(head, opt.fitBias);
   const sum = new Float64Array(p * m);
   let adapted = 0;
+  // Out-of-bag predictions of the change (residue space): the sum over the rounds that left a row out, and their count.
+  const oob = opt.outOfBagGuard ? { pred: new Float64Array(n * m), count: new Int32Array(n) } : undefined;
   const next = mulberry32(0x9e3779b9 ^ (n * 2654435761) ^ p);
   const idx = Array.from({ length: units }, (_, i) => i);
   for (let r = 0; r < rounds; r++) {
@@ -419,13 +425,37 @@ function aggregate(
     }
     const pick = idx.slice(0, k);
     const res = solve(pick);
+    const left = oob ? rowsOf(idx.slice(k)) : [];
+    for (const row of left) oob!.count[row]++;
     if (res.kind !== 'updated' && res.kind !== 'updated-with-cutoff') continue;
     adapted++;
     const aug = augmentedWeights(res.head, opt.fitBias);
-    for (let i = 0; i < sum.length; i++) sum[i] += aug.data[i]! - wAug.data[i]!;
+    const change = new Float64Array(p * m);
+    for (let i = 0; i < sum.length; i++) sum[i] += (change[i] = aug.data[i]! - wAug.data[i]!);
+    if (oob && left.length > 0) {
+      const pred = matmul(takeRows(z, left), { rows: p, cols: m, data: change });
+      left.forEach((row, j) => {
+        for (let c = 0; c < m; c++) oob.pred[row * m + c] += pred.data[j * m + c]!;
+      });
+    }
   }
-  const ensemble = { rounds, fraction: k / units, adaptedRounds: adapted };
-  if (adapted === 0) {
+  let outOfBagGain: number | undefined;
+  if (oob) {
+    // Mean over rows with an out-of-bag prediction of ‖q_i‖² − ‖q_i − mean change_i‖² (declined rounds count as no change).
+    let total = 0, rowsSeen = 0;
+    for (let i = 0; i < n; i++) {
+      const c = oob.count[i]!;
+      if (c === 0) continue;
+      rowsSeen++;
+      for (let j = 0; j < m; j++) {
+        const q = residue.data[i * m + j]!;
+        total += q * q - (q - oob.pred[i * m + j]! / c) ** 2;
+      }
+    }
+    outOfBagGain = rowsSeen > 0 ? total / rowsSeen : 0;
+  }
+  const ensemble = { rounds, fraction: k / units, adaptedRounds: adapted, ...(outOfBagGain !== undefined ? { outOfBagGain } : {}) };
+  if (adapted === 0 || (outOfBagGain !== undefined && !(outOfBagGain > 0))) {
     return { kind: 'declined', reason: 'no-adaptation-wins', head, diagnostics: { ...full.diagnostics, ensemble } };
   }
   const delta: Matrix = { rows: p, cols: m, data: sum.map((v) => v / rounds) };

@@ -60,6 +60,14 @@ export interface LvaOptions {
    */
   readonly ensemble?: 'auto' | { readonly rounds: number; readonly fraction: number };
   /**
+   * With the subsample ensemble, keep the averaged change only if it also predicts the rows each subsample left out
+   * better than no change: every row's out-of-bag prediction is the mean change of the rounds that did not fit it, and
+   * the mean out-of-bag error must beat the residue's (otherwise `'declined'`, reason `'no-adaptation-wins'`). On
+   * by default without source statistics, where the identity metric lets leave-one-out trust changes that do harm on
+   * held-out rows (bench/results/sparsity.md, "Without any source information"). @defaultValue `true` without `source`, else `false`
+   */
+  readonly outOfBagGuard?: boolean;
+  /**
    * The group of each row: one integer per row, e.g. the sample that a conv or sequence head's rows (one per output
    * position) came from. Rows of one group are strongly correlated, so leaving out one row at a time rewards fits that
    * memorise a group (on the deblurring benchmark it chose λ 500× too small and did harm). With groups, `'auto'`
@@ -87,11 +95,12 @@ export interface ResolvedLvaOptions {
   readonly maxDegreesOfFreedom: number;
   readonly shrink: boolean | 'wiener';
   readonly ensemble: 'auto' | { readonly rounds: number; readonly fraction: number };
+  readonly outOfBagGuard: boolean;
   /** Checked against the row count where the rows are known (lvaUpdate). */
   readonly groups: ArrayLike<number> | undefined;
 }
 
-const KNOWN = ['regularization', 'selection', 'fitBias', 'rcond', 'source', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble', 'groups'] as const;
+const KNOWN = ['regularization', 'selection', 'fitBias', 'rcond', 'source', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble', 'outOfBagGuard', 'groups'] as const;
 const RULES: readonly SelectionRule[] = ['loo', 'loo-one-se', 'paired-one-se', 'paired-gain', 'gcv'];
 
 /** The default relative λ grid: 37 log-spaced values from 1e-8 to 1e4 (three per decade). */
@@ -209,9 +218,11 @@ export function resolveLvaOptions(fn: string, options: LvaOptions, hasBias: bool
       'ensemble',
     );
   }
+  const outOfBagGuard = options.outOfBagGuard ?? source === undefined;
+  if (typeof outOfBagGuard !== 'boolean') throw new OptionError(`${fn}: outOfBagGuard must be a boolean; received ${JSON.stringify(options.outOfBagGuard)}.`, 'outOfBagGuard');
   const groups = options.groups;
   if (groups !== undefined && !(groups !== null && typeof groups === 'object' && typeof (groups as ArrayLike<number>).length === 'number')) {
     throw new OptionError(`${fn}: groups must be an array with one integer group id per row (e.g. the sample index of each row); received ${groups === null ? 'null' : typeof groups}.`, 'groups');
   }
-  return { regularization, selection, selectionExplicit: options.selection !== undefined, fitBias, rcond, source, metric, metricFloor, grid, residualTolerance, form, maxDegreesOfFreedom, shrink, ensemble, groups };
+  return { regularization, selection, selectionExplicit: options.selection !== undefined, fitBias, rcond, source, metric, metricFloor, grid, residualTolerance, form, maxDegreesOfFreedom, shrink, ensemble, outOfBagGuard, groups };
 }

@@ -3,7 +3,7 @@
  * rows), the user's model untouched, no leaks, abort, budget, blindness, classes and conv heads.
  */
 import * as tf from '@tensorflow/tfjs';
-import { adaptByChoice, adaptModel, chooseAdaptation, formatChoice, type AdaptationChoice } from '../../src/adapters/tfjs/index.js';
+import { adaptByChoice, adaptModel, attachSourceStatistics, chooseAdaptation, computeSourceStatistics, formatChoice, type AdaptationChoice } from '../../src/adapters/tfjs/index.js';
 import { randomTensor, seedWeights, useBackend, weightValues } from '../helpers/tf.js';
 
 /** A 4-16-16-1 tanh MLP with seeded weights standing in for a pretrained network; compiled with `optimizer`. */
@@ -175,6 +175,24 @@ describe('chooseAdaptation', () => {
     expect(b.reason).toMatch(/not a candidate: fit: .*optimizer class 'UnregisteredForTest' is not registered with tf.serialization/);
     [relu, model].forEach((m) => m.dispose());
     tf.dispose([x, y]);
+  });
+
+  it('the folds use the metric the final adaptation will: statistics attached to the model count as given ones', async () => {
+    const xs = randomTensor([200, 4], 33, 2), x = randomTensor([20, 4], 34), y = driftTargets(35, x, 0.05);
+    const headLosses = (c: AdaptationChoice) => (c.kind === 'cross-validated' ? Array.from(c.heldOut.losses.head!) : []);
+    const recipe = { epochs: 1, shuffle: false };
+    const plain = mlp(36), attached = mlp(36), given = mlp(36);
+    const stats = await computeSourceStatistics(given, xs);
+    await attachSourceStatistics(attached, stats, { precision: 'float64' });
+    const [a, b, c] = [await chooseAdaptation(attached, x, y, recipe), await chooseAdaptation(given, x, y, recipe, { source: stats }), await chooseAdaptation(plain, x, y, recipe)];
+    expect(headLosses(a)).toHaveLength(20);
+    expect(headLosses(a)).toEqual(headLosses(b));
+    expect(headLosses(a)).not.toEqual(headLosses(c)); // the metric matters, so the comparison above can fail
+    // Stale statistics (the head changed since they were attached) are refused, as adaptModel refuses them.
+    await adaptModel(attached, x, y, { source: stats });
+    await expect(chooseAdaptation(attached, x, y, recipe)).rejects.toThrow(/attached to the model were computed for a different head/);
+    [plain, attached, given].forEach((m) => m.dispose());
+    tf.dispose([xs, x, y]);
   });
 
   it('a conv head: folds over samples (their rows stay together), the prior counts samples', async () => {

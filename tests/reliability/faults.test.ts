@@ -151,7 +151,8 @@ function cliArgs(tag: string, existing: boolean) {
 
 /** The adapted model with its adaptation date blanked, to compare two runs byte for byte. */
 const undated = (path: string) => readFileSync(path, 'latin1').replace(/"date":"[^"]*"/, '"date":""');
-const temporaries = () => readdirSync(dir).filter((f) => f.endsWith('.tmp'));
+/** Temporary files left in the shared folder, optionally only those of one case's OUT (cases run in any order). */
+const temporaries = (name?: string) => readdirSync(dir).filter((f) => f.endsWith('.tmp') && (name === undefined || f.startsWith(`.${name}.out.onnx.`)));
 
 const CLI_CASES = [...FAULT_POINTS.onnx, ...FAULT_POINTS.cli].flatMap((p) => [[p, false], [p, true]] as const);
 
@@ -175,7 +176,8 @@ describe('lva adapt: a failure or a kill at every step leaves the input byte-ide
   });
 
   it.each(CLI_CASES)('throw at %s (existing OUT: %s)', async (point, existing) => {
-    const f = cliArgs(`throw-${point.replace(':', '-')}-${existing}`, existing);
+    const name = `throw-${point.replace(':', '-')}-${existing}`;
+    const f = cliArgs(name, existing);
     const inputSha = sha(f.model);
     let stderr = '';
     process.env['LVA_FAULT'] = `${point}=throw`;
@@ -185,7 +187,7 @@ describe('lva adapt: a failure or a kill at every step leaves the input byte-ide
     expect(code).toBe(EXIT.internal);
     expect(stderr).toContain(`injected fault at ${point}`);
     checkFiles(point, existing, f, inputSha, reference);
-    expect(temporaries()).toEqual([]);
+    expect(temporaries(name)).toEqual([]);
   });
 
   // Child processes, two at a time (~2 s each): SIGKILL at each step, as an out-of-memory kill or a power cut would.

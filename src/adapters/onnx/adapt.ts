@@ -8,6 +8,16 @@ import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
+import {
+  checkAttachedStatistics,
+  decodeSourceStatistics,
+  encodeSourceStatistics,
+  headFingerprint,
+  SOURCE_STATISTICS_KEY,
+  type AttachedSourceStatistics,
+  type EncodedSourceStatistics,
+  type StatisticsOrigin,
+} from '../../core/attached-statistics.js';
 import { AbortError, UnsupportedModelError } from './errors.js';
 import { faultPoint } from '../../io/faults.js';
 import { featureRows, outputRows, type ConvLayout } from './features.js';
@@ -45,9 +55,23 @@ export interface OnnxAdaptOptions extends Omit<LvaOptions, 'source'> {
   readonly batchSize?: number;
   /**
    * Source-domain data for the source-feature metric: statistics from {@link computeOnnxSourceStatistics}
-   * (or `computeSourceStatistics` of the core), or source inputs `{ x }` to compute them from.
+   * (or `computeSourceStatistics` of the core), or source inputs `{ x }` to compute them from. When absent, statistics
+   * embedded in the model's metadata_props ({@link embedOnnxSourceStatistics}, `lva source-stats --embed`) are used.
    */
   readonly source?: SourceStatistics | { readonly x: ArrayInput } | undefined;
+  /**
+   * Unlabelled target inputs `{ x }` (model input layout), for when there is no source information but more target
+   * inputs than labels: their head-input statistics stand in for source statistics in the metric. Cannot be combined
+   * with `source`; wins over embedded statistics.
+   */
+  readonly unlabelled?: { readonly x: ArrayInput } | undefined;
+  /** Use embedded statistics even though the head's weights changed since they were embedded. @defaultValue `false` */
+  readonly allowStaleSourceStatistics?: boolean;
+  /**
+   * Write the statistics used (explicit or embedded) into the adapted model, stamped with its new head, so that it
+   * adapts again with them. @defaultValue `false`
+   */
+  readonly carrySourceStatistics?: boolean;
   /**
    * Target rows held out from fitting: the update is kept only if their squared error in the head's output space does
    * not get worse; otherwise the original bytes are returned and the outcome is `'rolled-back'`.
@@ -100,6 +124,8 @@ export interface OnnxAdaptReport {
   readonly rows: number;
   /** `'rows'`: leave-one-out family on rows in memory; `'streamed'`: statistics only, GCV. */
   readonly mode: 'rows' | 'streamed';
+  /** Where the source statistics came from: the `source` option, the model's embedded statistics, or none (identity metric). */
+  readonly sourceStatistics: StatisticsOrigin;
   readonly validation?: { readonly before: number; readonly after: number } | undefined;
   /**
    * Check of the written model on x: its head output against Z·W_new + b_new. `worst` is the largest error relative to
@@ -117,7 +143,7 @@ export interface OnnxAdaptResult {
 }
 
 /** Options this adapter consumes; every other key is a solver option and goes to the core, which validates it. */
-const ADAPTER_KEYS = ['node', 'inputName', 'batchSize', 'source', 'validation', 'signal', 'loss', 'maxRowValuesInMemory', 'ort', 'onProgress'] as const;
+const ADAPTER_KEYS = ['node', 'inputName', 'batchSize', 'source', 'validation', 'signal', 'loss', 'maxRowValuesInMemory', 'ort', 'onProgress', 'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled'] as const;
 
 /** Metadata key added to adapted models. */
 export const METADATA_KEY = 'lva-transfer';
@@ -341,6 +367,63 @@ export async function computeOnnxSourceStatistics(
   return sourceStatistics(p, shapeInput(fn, 'x', x, p.ctx.input));
 }
 
+const CARRY_HINT = '`lva adapt --carry-source-stats` / carrySourceStatistics: true when adapting, or `lva source-stats --embed` again';
+
+/** The stamp of a head as it is stored now. */
+function stampOf(head: OnnxHead): { name: string; width: number; fingerprint: string } {
+  return { name: head.name, width: head.inputWidth, fingerprint: headFingerprint(readOnnxHead(head)) };
+}
+
+function embeddedEntry(model: ModelProto): string | undefined {
+  return model.metadataProps.find((p) => p.key === SOURCE_STATISTICS_KEY)?.value;
+}
+
+/**
+ * Computes the head-input statistics of source inputs (streamed, memory O(p²)) and returns new model bytes with them in
+ * a `metadata_props` entry `lva-transfer.source-statistics`, stamped with the head's name, width and a fingerprint of
+ * its weights. Every other byte of the model is unchanged; the caller's bytes are never modified. {@link adaptOnnxModel}
+ * (and `lva adapt`) then use them whenever no `source` is given. Pass `SourceStatistics` instead of inputs to embed those.
+ */
+export async function embedOnnxSourceStatistics(
+  modelBytes: Uint8Array,
+  source: ArrayInput | SourceStatistics,
+  options: {
+    readonly node?: string;
+    readonly inputName?: string;
+    readonly batchSize?: number;
+    readonly signal?: AbortSignal;
+    readonly ort?: OrtModule;
+    readonly onProgress?: (progress: OnnxProgress) => void;
+    /** Of the stored covariance. @defaultValue `'float32'` */
+    readonly precision?: 'float32' | 'float64';
+  } = {},
+): Promise<{ readonly bytes: Uint8Array; readonly statistics: AttachedSourceStatistics }> {
+  const fn = 'embedOnnxSourceStatistics';
+  rejectUnknownOptions(fn, options, ['node', 'inputName', 'batchSize', 'signal', 'ort', 'onProgress', 'precision']);
+  const isStats = source !== null && typeof source === 'object' && (source as SourceStatistics).kind === 'source-statistics';
+  // Parse a private copy: protobuf-es keeps bytes fields as views into the buffer it parsed.
+  const p = isStats
+    ? { model: parseModel(fn, modelBytes.slice()), head: undefined as OnnxHead | undefined }
+    : await prepare(fn, modelBytes.slice(), options);
+  const head = p.head ?? findOnnxHead(p.model, options.node, fn);
+  const stats = isStats ? (source as SourceStatistics) : await sourceStatistics(p as Prepared, shapeInput(fn, 'x', source as ArrayInput, (p as Prepared).ctx.input));
+  const encoded = encodeSourceStatistics(stats, stampOf(head), options.precision ?? 'float32');
+  setMetadata(p.model, SOURCE_STATISTICS_KEY, JSON.stringify(encoded));
+  return { bytes: serializeModel(p.model), statistics: decodeSourceStatistics(encoded, fn) };
+}
+
+/** The statistics embedded in the model, or `undefined`; `current` is false when the head changed since they were embedded. */
+export function readOnnxSourceStatistics(modelBytes: Uint8Array, options: { readonly node?: string } = {}): (AttachedSourceStatistics & { readonly current: boolean }) | undefined {
+  const fn = 'readOnnxSourceStatistics';
+  rejectUnknownOptions(fn, options, ['node']);
+  const model = parseModel(fn, modelBytes);
+  const entry = embeddedEntry(model);
+  if (entry === undefined) return undefined;
+  const attached = decodeSourceStatistics(entry, fn);
+  const now = stampOf(findOnnxHead(model, options.node, fn));
+  return { ...attached, current: attached.head.name === now.name && attached.head.width === now.width && attached.head.fingerprint === now.fingerprint };
+}
+
 /**
  * Adapts a pretrained ONNX model's last linear layer to target data (Layer Variational Analysis) and returns new model
  * bytes: runs the graph with onnxruntime-web to read the head's input features, solves the LVA update in float64 with
@@ -393,13 +476,28 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
       'fitBias',
     );
   }
-  const sourceIsStats = options.source !== undefined && options.source !== null && (options.source as SourceStatistics).kind === 'source-statistics';
+  for (const k of ['allowStaleSourceStatistics', 'carrySourceStatistics'] as const) {
+    if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new OptionError(`${fn}: ${k} must be a boolean; received ${describeValue(options[k])}.`, k);
+  }
+  // Statistics embedded in the model stand in for an absent `source` (checked against the head before any pass).
+  if (options.unlabelled !== undefined) {
+    if (options.source !== undefined) throw new OptionError(`${fn}: pass source or unlabelled, not both; source statistics, when you have them, are the better metric.`, 'unlabelled');
+    if (!options.unlabelled || typeof options.unlabelled !== 'object' || !('x' in options.unlabelled)) {
+      throw new OptionError(`${fn}: unlabelled must be { x: targetInputs } (inputs without labels); received ${describeValue(options.unlabelled)}.`, 'unlabelled');
+    }
+  }
+  const embedded = options.source === undefined && options.unlabelled === undefined ? embeddedEntry(model) : undefined;
+  const attached = embedded !== undefined ? decodeSourceStatistics(embedded, fn) : undefined;
+  if (attached) checkAttachedStatistics(fn, attached, { name: head.name, width: head.inputWidth, fingerprint: headFingerprint(pre) }, options.allowStaleSourceStatistics === true, CARRY_HINT);
+  const origin: StatisticsOrigin = options.source !== undefined ? 'explicit' : options.unlabelled !== undefined ? 'unlabelled-target' : attached ? 'attached' : 'none';
+  const givenSource = options.source ?? options.unlabelled ?? attached?.statistics;
+  const sourceIsStats = givenSource !== undefined && givenSource !== null && (givenSource as SourceStatistics).kind === 'source-statistics';
   const coreBase: LvaOptions = { ...solver, ...(head.biasShared ? { fitBias: false } : {}) };
   // Fail on bad solver options before any pass over the data (the metric needs the source statistics, checked later).
   const resolved = resolveSolverOptions(fn, {
     ...coreBase,
-    ...(sourceIsStats ? { source: options.source as SourceStatistics } : {}),
-    ...(options.metric !== undefined && (sourceIsStats || !options.source) ? { metric: options.metric } : {}),
+    ...(sourceIsStats ? { source: givenSource as SourceStatistics } : {}),
+    ...(options.metric !== undefined && (sourceIsStats || !givenSource) ? { metric: options.metric } : {}),
   }, pre.bias !== undefined);
   if (options.source !== undefined && !sourceIsStats && !(options.source && typeof options.source === 'object' && 'x' in options.source)) {
     throw new OptionError(`${fn}: source must be SourceStatistics (from computeOnnxSourceStatistics) or { x: sourceInputs }; received ${describeValue(options.source)}.`, 'source');
@@ -414,8 +512,8 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
   const times = { source: 0, features: 0, solve: 0, write: 0, verify: 0 };
   try {
     const ts = performance.now();
-    if (sourceIsStats) source = options.source as SourceStatistics;
-    else if (options.source) source = await sourceStatistics(p, shapeInput(fn, 'source.x', (options.source as { x: ArrayInput }).x, ctx.input), session);
+    if (sourceIsStats) source = givenSource as SourceStatistics;
+    else if (givenSource) source = await sourceStatistics(p, shapeInput(fn, options.unlabelled ? 'unlabelled.x' : 'source.x', (givenSource as { x: ArrayInput }).x, ctx.input), session);
     times.source = (performance.now() - ts) / 1000;
     const coreOptions: LvaOptions = { ...coreBase, ...(source ? { source } : {}), ...(options.metric !== undefined ? { metric: options.metric } : {}) };
 
@@ -473,6 +571,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
     samples: x.samples,
     rows: rowsTotal,
     mode,
+    sourceStatistics: origin,
   };
   const finish = (outcome: OnnxAdaptReport['outcome'], bytes: Uint8Array, extra: Partial<OnnxAdaptReport> = {}): OnnxAdaptResult => ({
     bytes,
@@ -522,9 +621,16 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
       samples: x.samples,
       fitBias: resolved.fitBias,
       space,
+      sourceStatistics: origin,
       date: new Date().toISOString(),
     }),
   );
+  if (options.carrySourceStatistics && source && origin !== 'unlabelled-target') {
+    // The stamp of the head as written (re-read from the tensors, in their stored precision).
+    const stamp = stampOf(findOnnxHead(model, head.name, fn));
+    const carried: EncodedSourceStatistics = embedded !== undefined ? { ...(JSON.parse(embedded) as EncodedSourceStatistics), head: stamp } : encodeSourceStatistics(source, stamp);
+    setMetadata(model, SOURCE_STATISTICS_KEY, JSON.stringify(carried));
+  }
   const bytes = serializeModel(model);
   times.write = (performance.now() - tw) / 1000;
 

@@ -6,6 +6,8 @@ export {
   adaptOnnxModel,
   compareToHead,
   computeOnnxSourceStatistics,
+  embedOnnxSourceStatistics,
+  readOnnxSourceStatistics,
   METADATA_KEY,
   type OnnxAdaptOptions,
   type OnnxAdaptReport,
@@ -17,3 +19,4 @@ export { convAxis, im2colNchw } from './features.js';
 export { findOnnxHead, readOnnxHead, writeOnnxHead, type HeadOp, type OnnxConvGeometry, type OnnxHead } from './head.js';
 export { inspectOnnxModel, type OnnxInspection, type OnnxValueSummary } from './inspect.js';
 export type { ArrayInput, OnnxProgress, OrtModule } from './runtime.js';
+export { parseNpy, type NpyArray } from '../../io/npy.js';

@@ -1,7 +1,8 @@
 import type { ModelProto } from 'onnx-buf';
+import { decodeSourceStatistics, headFingerprint, SOURCE_STATISTICS_KEY } from '../../core/attached-statistics.js';
 import { isLvaError } from '../../core/errors.js';
 import { InvalidModelError } from './errors.js';
-import { findOnnxHead, HEAD_OPS, tensorSummary, type HeadOp, type OnnxConvGeometry } from './head.js';
+import { findOnnxHead, HEAD_OPS, readOnnxHead, tensorSummary, type HeadOp, type OnnxConvGeometry } from './head.js';
 import { dataInputs, dataTypeName, findValueInfo, nodeLabel, parseModel, valueDims, valueElemType } from './proto.js';
 
 /** A graph input or output as declared in the file. */
@@ -50,6 +51,14 @@ export interface OnnxInspection {
   } | undefined;
   /** Why no head could be used (the adapter's error message), when `head` is undefined. */
   readonly problem?: string | undefined;
+  /**
+   * Source statistics embedded in metadata_props (`lva source-stats --embed`): what they belong to and whether the head
+   * is still the one they were computed for (`current`), or why they cannot be read (`problem`).
+   */
+  readonly sourceStatistics?:
+    | { readonly head: string; readonly width: number; readonly count: number; readonly precision: 'float32' | 'float64'; readonly created: string; readonly current: boolean }
+    | { readonly problem: string }
+    | undefined;
 }
 
 function summary(model: ModelProto, name: string): OnnxValueSummary {
@@ -83,6 +92,17 @@ export function inspectOnnxModel(bytes: Uint8Array, options: { readonly node?: s
     operators: [...ops].sort((a, b) => b[1] - a[1]).map(([opType, count]) => ({ opType, count })),
     candidates: graph.node.filter((n) => (HEAD_OPS as readonly string[]).includes(n.opType)).map((n) => ({ node: nodeLabel(graph, n), opType: n.opType })),
   };
+  const entry = model.metadataProps.find((p) => p.key === SOURCE_STATISTICS_KEY)?.value;
+  const stats = (h: ReturnType<typeof findOnnxHead> | undefined): OnnxInspection['sourceStatistics'] => {
+    if (entry === undefined) return undefined;
+    try {
+      const a = decodeSourceStatistics(entry, fn);
+      const current = h !== undefined && a.head.name === h.name && a.head.width === h.inputWidth && a.head.fingerprint === headFingerprint(readOnnxHead(h));
+      return { head: a.head.name, width: a.head.width, count: a.statistics.count, precision: a.precision, created: a.created, current };
+    } catch (e) {
+      return { problem: (e as Error).message };
+    }
+  };
   try {
     const h = findOnnxHead(model, options.node, fn);
     const weight = tensorSummary(h.weight, h.weightTensor);
@@ -108,9 +128,10 @@ export function inspectOnnxModel(bytes: Uint8Array, options: { readonly node?: s
         gemm: h.gemm,
         conv: h.conv,
       },
+      sourceStatistics: stats(h),
     };
   } catch (e) {
     if (e instanceof InvalidModelError || !isLvaError(e)) throw e;
-    return { ...base, problem: e.message };
+    return { ...base, problem: e.message, sourceStatistics: stats(undefined) };
   }
 }

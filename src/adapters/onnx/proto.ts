@@ -33,6 +33,10 @@ export function dataTypeName(t: number): string {
 /**
  * Parses ONNX bytes. Truncated or corrupt files, non-ONNX files and models without a graph throw
  * {@link InvalidModelError} naming what was wrong.
+ *
+ * The returned model's `bytes` fields (tensors' `rawData`) are views into `bytes`, the caller's buffer (protobuf-es
+ * does not copy them): never write into them in place — replace the field, as {@link writeFloatTensor} does
+ * (tests/adapters/onnx-proto.test.ts).
  */
 export function parseModel(fn: string, bytes: Uint8Array): ModelProto {
   if (!(bytes instanceof Uint8Array)) {

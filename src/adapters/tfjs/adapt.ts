@@ -8,6 +8,16 @@ import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
 import { rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
+import {
+  checkAttachedStatistics,
+  decodeSourceStatistics,
+  encodeSourceStatistics,
+  headFingerprint,
+  SOURCE_STATISTICS_KEY,
+  type AttachedSourceStatistics,
+  type EncodedSourceStatistics,
+  type StatisticsOrigin,
+} from '../../core/attached-statistics.js';
 import { AbortError, UnsupportedModelError } from './errors.js';
 import { faultPoint } from '../../io/faults.js';
 import { extractBatch, featureModel, featureRows } from './features.js';
@@ -23,10 +33,29 @@ export interface AdaptOptions extends Omit<LvaOptions, 'source'> {
   /** Samples per feature-extraction batch. @defaultValue `512` */
   readonly batchSize?: number;
   /**
-   * Source-domain data for the source-feature metric (issue: penalise the change of the function on source inputs):
-   * source inputs, or statistics from {@link computeSourceStatistics}.
+   * Source-domain data for the source-feature metric (penalise the change of the function on source inputs): source
+   * inputs, or statistics from {@link computeSourceStatistics}. When absent, statistics attached to the model with
+   * {@link attachSourceStatistics} are used; explicit `source` wins over attached ones.
    */
   readonly source?: SourceStatistics | { readonly x: TensorInput } | undefined;
+  /**
+   * Unlabelled target-domain inputs, for when there is no source information but more target inputs than labels: their
+   * head-input statistics replace the source statistics in the metric, so the penalty measures the change of the head's
+   * output over the target inputs as a whole rather than ‖ΔW‖². Cannot be combined with `source`; wins over attached
+   * statistics. bench/results/sparsity.md: no harm on the three benchmark tasks, but less gain than the identity metric
+   * on MNIST at ≤ 10 labels per class.
+   */
+  readonly unlabelled?: { readonly x: TensorInput } | undefined;
+  /**
+   * Use attached source statistics even though the head's weights changed since they were attached (they describe the
+   * head's *inputs*, which adapting the head does not change; training the layers below does). @defaultValue `false`
+   */
+  readonly allowStaleSourceStatistics?: boolean;
+  /**
+   * After adapting, (re)attach the statistics used (explicit or attached) stamped with the head as it now is, so that
+   * the adapted model, saved, adapts again with them. @defaultValue `false`
+   */
+  readonly carrySourceStatistics?: boolean;
   /**
    * `'exact'` (default): Q = Y − f(X̃), needs no source data. `'perturb'`: the first-order residue
    * Q = Ỹ − f(X) − J_f(X)·(X̃ − X) of method.md §3.2, from `paired` source inputs X (row i paired with target row i).
@@ -80,6 +109,11 @@ export interface AdaptReport {
   readonly rows: number;
   /** `'loo'`-family selection on rows in memory, or `'gcv'` on streamed statistics. */
   readonly mode: 'rows' | 'streamed';
+  /**
+   * Where the source statistics came from: the `source` option, the model's attached statistics
+   * ({@link attachSourceStatistics}), or none (the penalty is then ‖ΔW‖², the identity metric).
+   */
+  readonly sourceStatistics: StatisticsOrigin;
   readonly validation?: { readonly before: number; readonly after: number } | undefined;
   /** Seconds. */
   readonly timings: { readonly features: number; readonly solve: number; readonly write: number; readonly total: number };
@@ -88,6 +122,7 @@ export interface AdaptReport {
 const ADAPT_KEYS = [
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
+  'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard',
 ] as const;
 
 /** Converts to a tensor, remembering whether we own it (and must dispose it). */
@@ -280,23 +315,173 @@ async function commitHead(
 
 /** Core options from adapter options (only those the caller set). */
 function coreOptionsOf(options: AdaptOptions, source: SourceStatistics | undefined): LvaOptions {
-  const keys = ['regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble'] as const;
+  const keys = ['regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble', 'outOfBagGuard'] as const;
   const out: Record<string, unknown> = {};
   for (const k of keys) if (options[k] !== undefined) out[k] = options[k];
   if (source) out['source'] = source;
   return out as LvaOptions;
 }
 
-/** Source statistics from the option: given, or computed from source inputs. */
-async function resolveSource(model: tf.LayersModel, options: AdaptOptions, batchSize: number): Promise<SourceStatistics | undefined> {
-  if (!options.source) return undefined;
-  if ('kind' in options.source) return options.source;
-  return computeSourceStatistics(model, options.source.x, {
-    batchSize,
-    ...(options.layer ? { layer: options.layer } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
+/** Source statistics in effect: the option (given, or computed from source inputs), else the model's attached ones. */
+interface ResolvedSource {
+  readonly stats: SourceStatistics | undefined;
+  readonly origin: StatisticsOrigin;
+  /** The stored form, when attached (re-stamped as is when carried forward). */
+  readonly encoded?: EncodedSourceStatistics | undefined;
+}
+
+async function resolveSource(fn: string, model: tf.LayersModel, head: TfjsHead, pre: Head, options: AdaptOptions, batchSize: number): Promise<ResolvedSource> {
+  for (const k of ['allowStaleSourceStatistics', 'carrySourceStatistics'] as const) {
+    if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new OptionError(`${fn}: ${k} must be a boolean; received ${JSON.stringify(options[k])}.`, k);
+  }
+  if (options.unlabelled !== undefined) {
+    if (options.source) throw new OptionError(`${fn}: pass source or unlabelled, not both; source statistics, when you have them, are the better metric.`, 'unlabelled');
+    if (!options.unlabelled || typeof options.unlabelled !== 'object' || !('x' in options.unlabelled)) {
+      throw new OptionError(`${fn}: unlabelled must be { x: targetInputs } (inputs without labels); received ${options.unlabelled === null ? 'null' : typeof options.unlabelled}.`, 'unlabelled');
+    }
+    const stats = await computeSourceStatistics(model, options.unlabelled.x, {
+      batchSize,
+      ...(options.layer ? { layer: options.layer } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    return { stats, origin: 'unlabelled-target' };
+  }
+  if (options.source) {
+    if ('kind' in options.source) return { stats: options.source, origin: 'explicit' };
+    const stats = await computeSourceStatistics(model, options.source.x, {
+      batchSize,
+      ...(options.layer ? { layer: options.layer } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    return { stats, origin: 'explicit' };
+  }
+  const encoded = attachedEntry(model, head);
+  if (encoded === undefined) return { stats: undefined, origin: 'none' };
+  const attached = decodeSourceStatistics(encoded, fn);
+  checkAttachedStatistics(fn, attached, { name: head.name, width: head.inputWidth, fingerprint: headFingerprint(pre) }, options.allowStaleSourceStatistics === true, CARRY_HINT);
+  return { stats: attached.statistics, origin: 'attached', encoded: encoded as EncodedSourceStatistics };
+}
+
+const CARRY_HINT = 'carrySourceStatistics(model), or attachSourceStatistics(model, xSource)';
+
+/**
+ * A Sequential model trains through an internal LayersModel (its `model` property, rebuilt by every compile()), and
+ * that is the model tfjs hands to callbacks, without the user-defined metadata. The two share their layer objects, so
+ * every entry this module reads or writes is also remembered by the head layer, where {@link lvaCallback} finds it.
+ */
+const byHeadLayer = new WeakMap<object, unknown>();
+
+/** The raw attached entry of the model's user-defined metadata, if any (else the one remembered for its head layer). */
+function attachedEntry(model: tf.LayersModel, head?: TfjsHead): unknown {
+  const meta = model.getUserDefinedMetadata() as Record<string, unknown> | undefined;
+  const entry = meta && typeof meta === 'object' ? meta[SOURCE_STATISTICS_KEY] : undefined;
+  const layer = head?.layer ?? headLayerOf(model);
+  if (entry !== undefined) {
+    if (layer) byHeadLayer.set(layer, entry);
+    return entry;
+  }
+  // Only a model without any metadata (as a Sequential's internal one) falls back: cleared metadata stays cleared.
+  return layer && meta === undefined ? byHeadLayer.get(layer) : undefined;
+}
+
+function headLayerOf(model: tf.LayersModel): tf.layers.Layer | undefined {
+  try {
+    return findHead(model).layer;
+  } catch {
+    return undefined;
+  }
+}
+
+function storeEntry(model: tf.LayersModel, encoded: EncodedSourceStatistics, head: TfjsHead): void {
+  const meta = (model.getUserDefinedMetadata() as Record<string, unknown> | undefined) ?? {};
+  model.setUserDefinedMetadata({ ...meta, [SOURCE_STATISTICS_KEY]: encoded });
+  byHeadLayer.set(head.layer, encoded);
+}
+
+/** After a solve with `carrySourceStatistics`: the statistics used, stamped with the head's current weights. */
+async function carryForward(model: tf.LayersModel, head: TfjsHead, source: ResolvedSource): Promise<void> {
+  // Target-input statistics are not source statistics: they are never attached.
+  if (!source.stats || source.origin === 'unlabelled-target') return;
+  const fingerprint = headFingerprint(await readHead(head));
+  storeEntry(model, source.encoded ? { ...source.encoded, head: { ...source.encoded.head, fingerprint } } : encodeSourceStatistics(source.stats, { name: head.name, width: head.inputWidth, fingerprint }), head);
+}
+
+/** Options of {@link attachSourceStatistics}. */
+export interface AttachOptions {
+  /** The head layer. @defaultValue the layer producing the output, as for {@link adaptModel} */
+  readonly layer?: string;
+  /** Samples per feature-extraction batch. @defaultValue `512` */
+  readonly batchSize?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: AdaptOptions['onProgress'];
+  /**
+   * Storage of the centred covariance: `'float32'` (default; a 512-wide head takes 690 KB of model.json, under tfjs'
+   * 1 MB user-defined-metadata warning) or `'float64'` (exact, twice the size).
+   */
+  readonly precision?: 'float32' | 'float64';
+}
+
+/**
+ * Computes the head-input statistics of source inputs (streamed in batches, memory O(p²), as
+ * {@link computeSourceStatistics}) and stores them in the model's user-defined metadata, stamped with the head's name,
+ * width and a fingerprint of its weights. `model.save()` writes them into model.json and `tf.loadLayersModel()` reads
+ * them back; {@link adaptModel}, {@link adaptModelFromDataset} and {@link lvaCallback} then use them whenever no
+ * `source` is given. Pass precomputed `SourceStatistics` instead of inputs to attach those.
+ * @returns the statistics as a later read will see them (float32-rounded covariance by default).
+ * @example
+ * await attachSourceStatistics(model, xSource); await model.save('file://model'); // the safe default travels with it
+ */
+export async function attachSourceStatistics(model: tf.LayersModel, source: TensorInput | SourceStatistics, options: AttachOptions = {}): Promise<AttachedSourceStatistics> {
+  const fn = 'attachSourceStatistics';
+  rejectUnknownOptions(fn, options, ['layer', 'batchSize', 'signal', 'onProgress', 'precision']);
+  const head = findHead(model, options.layer);
+  const pre = await readHead(head);
+  const isStats = source !== null && typeof source === 'object' && !(source instanceof tf.Tensor) && !Array.isArray(source) && (source as SourceStatistics).kind === 'source-statistics';
+  const { precision, ...rest } = options;
+  const stats = isStats ? (source as SourceStatistics) : await computeSourceStatistics(model, source as TensorInput, rest);
+  const encoded = encodeSourceStatistics(stats, { name: head.name, width: head.inputWidth, fingerprint: headFingerprint(pre) }, precision ?? 'float32');
+  const decoded = decodeSourceStatistics(encoded, fn);
+  storeEntry(model, encoded, head);
+  return decoded;
+}
+
+/** What {@link readSourceStatistics} found. */
+export interface ReadSourceStatistics extends AttachedSourceStatistics {
+  /** `false` when the head's weights changed since the statistics were attached (adapted or fine-tuned). */
+  readonly current: boolean;
+}
+
+/** The source statistics attached to the model, or `undefined`; `current` says whether the head is still the one they were attached for. */
+export async function readSourceStatistics(model: tf.LayersModel, options: { readonly layer?: string } = {}): Promise<ReadSourceStatistics | undefined> {
+  const fn = 'readSourceStatistics';
+  rejectUnknownOptions(fn, options, ['layer']);
+  const head = findHead(model, options.layer);
+  const entry = attachedEntry(model, head);
+  if (entry === undefined) return undefined;
+  const attached = decodeSourceStatistics(entry, fn);
+  const current = attached.head.name === head.name && attached.head.width === head.inputWidth && attached.head.fingerprint === headFingerprint(await readHead(head));
+  return { ...attached, current };
+}
+
+/**
+ * Carries attached statistics forward to the head as it is now: after an LVA adaptation (or any change of the head
+ * alone) the statistics of the head's inputs still hold, but the stamp no longer matches and adaptModel refuses them.
+ * Do not use it after training the layers below the head: recompute with {@link attachSourceStatistics} instead.
+ * @throws {@link OptionError} when the model carries no statistics.
+ */
+export async function carrySourceStatistics(model: tf.LayersModel, options: { readonly layer?: string } = {}): Promise<void> {
+  const fn = 'carrySourceStatistics';
+  rejectUnknownOptions(fn, options, ['layer']);
+  const head = findHead(model, options.layer);
+  const entry = attachedEntry(model, head);
+  if (entry === undefined) throw new OptionError(`${fn}: the model carries no source statistics; attach them with attachSourceStatistics(model, xSource).`, 'model');
+  const attached = decodeSourceStatistics(entry, fn);
+  const fingerprint = headFingerprint(await readHead(head));
+  checkAttachedStatistics(fn, attached, { name: head.name, width: head.inputWidth, fingerprint }, true, CARRY_HINT);
+  const e = entry as EncodedSourceStatistics;
+  storeEntry(model, { ...e, head: { ...e.head, fingerprint } }, head);
 }
 
 /** One element of a dataset for {@link adaptModelFromDataset} (the shape `fitDataset` takes). */
@@ -321,7 +506,8 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
   const { space, transform } = target;
   const pre = await readHead(head);
   const sub = featureModel(model, head);
-  const coreOptions = coreOptionsOf(options, await resolveSource(model, options, batchSize));
+  const source = await resolveSource(fn, model, head, pre, options, batchSize);
+  const coreOptions = coreOptionsOf(options, source.stats);
   const collector = new RowCollector(pre, coreOptions, options.maxRowValuesInMemory ?? 2 ** 24);
   const outRank = model.outputs[0]!.shape.length;
   let samples = 0;
@@ -367,9 +553,10 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
         })()
       : undefined;
     const { outcome, validation } = await commitHead(model, head, result, val, batchSize);
+    if (options.carrySourceStatistics) await carryForward(model, head, source);
     const tEnd = performance.now();
     return {
-      result, outcome, layer: head.name, kind: head.kind, activation: head.activation, space, variant: 'exact', samples, rows: collector.rows, mode, validation,
+      result, outcome, layer: head.name, kind: head.kind, activation: head.activation, space, variant: 'exact', samples, rows: collector.rows, mode, sourceStatistics: source.origin, validation,
       timings: { features: tFeatures, solve: (tSolve0 - t0) / 1000 - tFeatures, write: (tEnd - tSolve0) / 1000, total: (tEnd - t0) / 1000 },
     };
   } finally {
@@ -432,7 +619,8 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
     const pre = await readHead(head);
     const sub = featureModel(model, head);
 
-    const coreOptions = coreOptionsOf(options, await resolveSource(model, options, batchSize));
+    const source = await resolveSource(fn, model, head, pre, options, batchSize);
+    const coreOptions = coreOptionsOf(options, source.stats);
 
     const tf0 = performance.now();
     let result: LvaResult;
@@ -482,6 +670,7 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
     // Write (transactionally), then guard on validation data.
     if (options.signal?.aborted) throw new AbortError(`${fn}: aborted before writing; the model was not changed.`);
     const { outcome, validation } = await commitHead(model, head, result, options.validation ? { x: take(options.validation.x, 'validation.x'), y: take(options.validation.y, 'validation.y') } : undefined, batchSize);
+    if (options.carrySourceStatistics) await carryForward(model, head, source);
     const tEnd = performance.now();
     return {
       result,
@@ -494,6 +683,7 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
       samples: n,
       rows: rowsTotal,
       mode,
+      sourceStatistics: source.origin,
       validation,
       timings: { features: tFeatures, solve: tSolve, write: (tEnd - tSolve0) / 1000, total: (tEnd - t0) / 1000 },
     };

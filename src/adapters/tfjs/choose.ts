@@ -13,7 +13,7 @@ import { isLvaError, OptionError, ShapeError } from '../../core/errors.js';
 import { rejectUnknownOptions } from '../../core/options.js';
 import { mulberry32 } from '../../core/random.js';
 import type { SourceStatistics } from '../../core/source-statistics.js';
-import { adaptModel, asTensor, computeSourceStatistics, targetSpace, type AdaptOptions, type AdaptReport, type TensorInput } from './adapt.js';
+import { adaptModel, asTensor, computeSourceStatistics, readSourceStatistics, targetSpace, type AdaptOptions, type AdaptReport, type TensorInput } from './adapt.js';
 import { AbortError } from './errors.js';
 import { featureModel } from './features.js';
 import { findHead, type TfjsHead } from './head.js';
@@ -103,6 +103,8 @@ export type AdaptationChoice =
       readonly folds: number;
       readonly candidates: readonly CandidateSummary[];
       readonly estimatedSeconds: number;
+      /** Where the statistics of the closed-form head's metric came from, as in the adaptation report. */
+      readonly metric: MetricOrigin;
       /** The raw evidence: every sample's fold, and each candidate's held-out loss on it (replay with `decideFromFolds`). */
       readonly heldOut: { readonly fold: Int32Array; readonly losses: Readonly<Partial<Record<AdaptationPath, Float64Array>>> };
     })
@@ -113,6 +115,7 @@ export type AdaptationChoice =
 const CHOOSE_KEYS = [
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
+  'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard',
   'folds', 'budgetSeconds', 'priorRowsPerFeature', 'evidence', 'safeEvidence', 'minRelativeGain', 'candidates', 'seed', 'onFold',
 ] as const;
 const PATHS: readonly AdaptationPath[] = ['keep', 'head', 'fit', 'head-then-fit'];
@@ -163,6 +166,27 @@ async function sampleLosses(lossModel: tf.LayersModel, model: tf.LayersModel, x:
 }
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
+
+/** Where the statistics of the folds' metric came from (as the adaptation report's `sourceStatistics`). */
+export type MetricOrigin = 'explicit' | 'attached' | 'unlabelled-target' | 'none';
+
+/** The statistics of the solver's metric, as adaptModel would resolve them on `model`. */
+async function metricStatistics(fn: string, model: tf.LayersModel, head: TfjsHead | undefined, options: AdaptOptions, batchSize: number): Promise<{ stats: SourceStatistics | undefined; origin: MetricOrigin }> {
+  const layer = options.layer ? { layer: options.layer } : {};
+  if (options.unlabelled !== undefined && options.source) throw new OptionError(`${fn}: pass source or unlabelled, not both; source statistics, when you have them, are the better metric.`, 'unlabelled');
+  if (options.unlabelled) return { stats: await computeSourceStatistics(model, options.unlabelled.x, { batchSize, ...layer }), origin: 'unlabelled-target' };
+  if (options.source) return { stats: 'kind' in options.source ? options.source : await computeSourceStatistics(model, options.source.x, { batchSize, ...layer }), origin: 'explicit' };
+  if (!head) return { stats: undefined, origin: 'none' };
+  const attached = await readSourceStatistics(model, layer);
+  if (!attached) return { stats: undefined, origin: 'none' };
+  if (!attached.current && options.allowStaleSourceStatistics !== true) {
+    throw new OptionError(
+      `${fn}: the source statistics attached to the model were computed for a different head (its weights changed since); carry them forward with carrySourceStatistics(model), attach fresh ones with attachSourceStatistics(model, xSource), or pass allowStaleSourceStatistics: true.`,
+      'allowStaleSourceStatistics',
+    );
+  }
+  return { stats: attached.statistics, origin: 'attached' };
+}
 
 /**
  * Chooses how to adapt `model` to (x, y): keep it, the closed-form head, or the user's own fit() (`recipe`), by
@@ -323,8 +347,12 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     c.setWeights(w0);
     compileFresh();
     const keepLosses = await sampleLosses(c, c, xt, yt, batchSize);
-    const source: SourceStatistics | undefined = adaptRest.source && !('kind' in adaptRest.source) ? await computeSourceStatistics(model, adaptRest.source.x, { batchSize, ...(options.layer ? { layer: options.layer } : {}) }) : (adaptRest.source as SourceStatistics | undefined);
-    const headOptions: AdaptOptions = { ...adaptRest, ...(source ? { source } : {}) };
+    // The metric every fold's head uses is the one the final adaptation will use, resolved once on the user's model:
+    // given statistics, source inputs, unlabelled target inputs, or the statistics attached to the model (the clone
+    // carries no metadata). The folds get it explicitly.
+    const { stats: source, origin: metric } = await metricStatistics(fn, model, head, adaptRest, batchSize);
+    const { unlabelled: _u, carrySourceStatistics: _cs, allowStaleSourceStatistics: _as, source: _s, ...solverOptions } = adaptRest;
+    const headOptions: AdaptOptions = { ...solverOptions, ...(source ? { source } : {}) };
     const losses = new Map<AdaptationPath, Float64Array>(paths.map((p) => [p, new Float64Array(n).fill(NaN)]));
     const total = k * paths.length;
     let done = 0;
@@ -373,6 +401,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     return {
       kind: 'cross-validated', ...base, path: outcome.path, prior, overridden: outcome.overridden, folds: k, candidates: outcome.candidates, estimatedSeconds: estimated,
       heldOut: { fold, losses: Object.fromEntries(losses) },
+      metric,
       reason: `${priorWhy}; ${outcome.reason}${unavailable.length ? `; not a candidate: ${unavailable.join('; ')}` : ''}`, seconds: seconds(t0),
     };
   } finally {

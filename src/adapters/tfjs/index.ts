@@ -1,8 +1,22 @@
 /**
  * lva-transfer/tfjs: adapt a tf.LayersModel's head in closed form, or drop {@link lvaCallback} into model.fit().
  */
-export { adaptModel, adaptModelFromDataset, computeSourceStatistics, modelLoss, type AdaptOptions, type AdaptReport, type DatasetBatch, type TensorInput } from './adapt.js';
-export { adaptByChoice, chooseAdaptation, formatChoice, DEFAULT_BUDGET_SECONDS, DEFAULT_PRIOR_ROWS_PER_FEATURE, type AdaptationChoice, type ChoiceApplied, type ChoiceProgress, type ChooseOptions, type FitRecipe } from './choose.js';
+export {
+  adaptModel,
+  adaptModelFromDataset,
+  attachSourceStatistics,
+  carrySourceStatistics,
+  computeSourceStatistics,
+  modelLoss,
+  readSourceStatistics,
+  type AdaptOptions,
+  type AdaptReport,
+  type AttachOptions,
+  type DatasetBatch,
+  type ReadSourceStatistics,
+  type TensorInput,
+} from './adapt.js';
+export { adaptByChoice, chooseAdaptation, formatChoice, DEFAULT_BUDGET_SECONDS, DEFAULT_PRIOR_ROWS_PER_FEATURE, type AdaptationChoice, type ChoiceApplied, type ChoiceProgress, type ChooseOptions, type FitRecipe, type MetricOrigin } from './choose.js';
 export { decideFromFolds, type AdaptationPath, type CandidateSummary, type PairedGain } from '../../core/decision.js';
 export { AbortError, UnsupportedModelError } from './errors.js';
 export { featureModel, im2col } from './features.js';
