@@ -17,6 +17,9 @@ import {
 import { expectMatrixClose } from '../helpers/expect-close.js';
 import { randomTensor, seedWeights, useBackend, weightValues } from '../helpers/tf.js';
 
+// Decisions here are pinned to a fixed amount of work: budgetSeconds: Infinity wherever a test expects the folds to
+// run, since the default budget (5 s) is wall time and a slower or busier machine would go over it (issue 13).
+
 /** A 3 → 64 → 64 → 2 MLP: head width 64, so 12 target rows are "sparse" for the callback (≤ 0.25 × 65). Sequential or functional. */
 function mlp(seed: number, kind: 'sequential' | 'functional' = 'sequential'): tf.LayersModel {
   const layers = () => [
@@ -157,7 +160,7 @@ describe('source statistics attached to a tfjs model', () => {
     const twin = mlp(11);
     await attachSourceStatistics(twin, xSource);
     twin.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
-    const auto = lvaCallback({ x: xTarget, y: yTarget });
+    const auto = lvaCallback({ budgetSeconds: Infinity, x: xTarget, y: yTarget });
     await twin.fit(xTarget, yTarget, { epochs: 1, callbacks: [auto], verbose: 0 });
     expect(auto.decision?.choice).toMatchObject({ kind: 'cross-validated', metric: 'attached' });
     twin.dispose();

@@ -6,6 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import { adaptByChoice, adaptModel, attachSourceStatistics, chooseAdaptation, computeSourceStatistics, formatChoice, type AdaptationChoice } from '../../src/adapters/tfjs/index.js';
 import { randomTensor, seedWeights, useBackend, weightValues } from '../helpers/tf.js';
 
+// Decisions here are pinned to a fixed amount of work: budgetSeconds: Infinity wherever a test expects the folds to
+// run, since the default budget (5 s) is wall time and a slower or busier machine would go over it (issue 13).
+
 /** A 4-16-16-1 tanh MLP with seeded weights standing in for a pretrained network; compiled with `optimizer`. */
 function mlp(seed: number, optimizer: () => tf.Optimizer = () => tf.train.sgd(0.01)): tf.LayersModel {
   const model = tf.sequential({
@@ -57,7 +60,7 @@ describe('chooseAdaptation', () => {
     // The paths differ by far more than the margin, so a wrong choice fails the test.
     expect(Math.max(ref.keep, ref.fit) / ref.head).toBeGreaterThan(3);
     const model = mlp(4, opt);
-    const choice = await chooseAdaptation(model, x, y, { epochs: 10, batchSize: 8, shuffle: false });
+    const choice = await chooseAdaptation(model, x, y, { epochs: 10, batchSize: 8, shuffle: false }, { budgetSeconds: Infinity });
     expect(choice.kind).toBe('cross-validated');
     expect(choice.prior).toBe('fit'); // 40 rows > 0.25 × 17
     const best = Math.min(ref.keep, ref.head, ref.fit);
@@ -73,7 +76,7 @@ describe('chooseAdaptation', () => {
     const y = noisy(x, 8), yh = noisy(xh, 9);
     const ref = await bruteForce(5, () => tf.train.adam(0.05), x, y, xh, yh, 50, 8);
     expect(ref.fit / ref.keep).toBeGreaterThan(1.2); // the fit overfits the noise: choosing it would fail
-    const choice = await chooseAdaptation(model, x, y, { epochs: 50, batchSize: 8, shuffle: false });
+    const choice = await chooseAdaptation(model, x, y, { epochs: 50, batchSize: 8, shuffle: false }, { budgetSeconds: Infinity });
     expect(choice).toMatchObject({ kind: 'cross-validated', prior: 'fit', folds: 8 }); // 8 rows > 0.25 × 17: the prior is the fit
     expect(ref[choice.path as 'keep' | 'head' | 'fit']).toBeLessThanOrEqual(1.1 * Math.min(ref.keep, ref.head, ref.fit));
     model.dispose();
@@ -86,7 +89,7 @@ describe('chooseAdaptation', () => {
     const before = await values(model);
     const tensors = tf.memory().numTensors;
     const seen: number[] = [];
-    const choice = await chooseAdaptation(model, x, y, { epochs: 5, batchSize: 10, shuffle: false }, { onFold: (p) => void seen.push(p.done) });
+    const choice = await chooseAdaptation(model, x, y, { epochs: 5, batchSize: 10, shuffle: false }, { onFold: (p) => void seen.push(p.done), budgetSeconds: Infinity });
     expect(tf.memory().numTensors).toBe(tensors);
     expect(await values(model)).toEqual(before);
     if (choice.kind !== 'cross-validated') throw new Error(`expected cross-validation, got ${choice.kind}`);
@@ -109,11 +112,11 @@ describe('chooseAdaptation', () => {
     const model = mlp(30, () => tf.train.adam(0.01));
     const x = randomTensor([15, 4], 31), y = driftTargets(32, x, 0.05);
     let calls = 0;
-    const choice = await chooseAdaptation(model, x, y, { epochs: 3, batchSize: 5 }, { candidates: ['keep', 'head', 'fit', 'head-then-fit'], onFold: () => void calls++ });
+    const choice = await chooseAdaptation(model, x, y, { epochs: 3, batchSize: 5 }, { candidates: ['keep', 'head', 'fit', 'head-then-fit'], onFold: () => void calls++, budgetSeconds: Infinity });
     if (choice.kind !== 'cross-validated') throw new Error(choice.reason);
     expect(choice.candidates.map((c) => c.path)).toEqual(['keep', 'head', 'fit', 'head-then-fit']);
     expect(calls).toBe(4 * choice.folds);
-    await expect(chooseAdaptation(model, x, y, { epochs: 3 }, { candidates: ['head', 'finetune' as never] })).rejects.toThrow(/unknown candidate 'finetune'/);
+    await expect(chooseAdaptation(model, x, y, { epochs: 3 }, { candidates: ['head', 'finetune' as never], budgetSeconds: Infinity })).rejects.toThrow(/unknown candidate 'finetune'/);
     model.dispose();
     tf.dispose([x, y]);
   });
@@ -124,7 +127,7 @@ describe('chooseAdaptation', () => {
     const before = await values(model);
     const tensors = tf.memory().numTensors;
     const controller = new AbortController();
-    await expect(chooseAdaptation(model, x, y, { epochs: 3 }, { signal: controller.signal, onFold: (p) => void (p.done === 2 && controller.abort()) })).rejects.toMatchObject({
+    await expect(chooseAdaptation(model, x, y, { epochs: 3 }, { signal: controller.signal, onFold: (p) => void (p.done === 2 && controller.abort()), budgetSeconds: Infinity })).rejects.toMatchObject({
       name: 'AbortError',
       message: expect.stringMatching(/aborted during cross-validation; the model was not changed/),
     });
@@ -145,12 +148,12 @@ describe('chooseAdaptation', () => {
     seedWeights(clf, 19);
     clf.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
     const xc = randomTensor([3, 4], 20), yc = tf.oneHot(tf.tensor1d([0, 1, 2], 'int32'), 3).toFloat();
-    const blind: AdaptationChoice = await chooseAdaptation(clf, xc, yc, { epochs: 5 });
+    const blind: AdaptationChoice = await chooseAdaptation(clf, xc, yc, { epochs: 5 }, { budgetSeconds: Infinity });
     expect(blind).toMatchObject({ kind: 'blind', path: 'fit', prior: 'fit' }); // 3 rows > 0.25 × 9
     expect(blind.reason).toMatch(/cross-validation cannot see a gain here \(some class has 1 example/);
     // Two per class: stratified folds, every class in every training split.
     const x6 = randomTensor([6, 4], 21), y6 = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2], 'int32'), 3).toFloat();
-    expect(await chooseAdaptation(clf, x6, y6, { epochs: 5 })).toMatchObject({ kind: 'cross-validated', folds: 2 });
+    expect(await chooseAdaptation(clf, x6, y6, { epochs: 5 }, { budgetSeconds: Infinity })).toMatchObject({ kind: 'cross-validated', folds: 2 });
     [model, clf].forEach((m) => m.dispose());
     tf.dispose([x, y, xc, yc, x6, y6]);
   });
@@ -160,7 +163,7 @@ describe('chooseAdaptation', () => {
     seedWeights(relu, 26);
     relu.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
     const x = randomTensor([12, 4], 27), y = randomTensor([12, 1], 28);
-    const a = await chooseAdaptation(relu, x, y, { epochs: 2 });
+    const a = await chooseAdaptation(relu, x, y, { epochs: 2 }, { budgetSeconds: Infinity });
     expect(a).toMatchObject({ kind: 'cross-validated', prior: 'fit' });
     if (a.kind === 'cross-validated') expect(a.candidates.map((c) => c.path)).toEqual(['keep', 'fit']);
     expect(a.reason).toMatch(/not a candidate: closed-form head: .*activation 'relu', which is not invertible/);
@@ -170,7 +173,7 @@ describe('chooseAdaptation', () => {
       }
     }
     const model = mlp(29, () => new Unregistered(0.01));
-    const b = await chooseAdaptation(model, x, y, { epochs: 2 });
+    const b = await chooseAdaptation(model, x, y, { epochs: 2 }, { budgetSeconds: Infinity });
     expect(b).toMatchObject({ kind: 'cross-validated', prior: 'head' }); // no fit: the closed form is the prior
     expect(b.reason).toMatch(/not a candidate: fit: .*optimizer class 'UnregisteredForTest' is not registered with tf.serialization/);
     [relu, model].forEach((m) => m.dispose());
@@ -184,13 +187,13 @@ describe('chooseAdaptation', () => {
     const plain = mlp(36), attached = mlp(36), given = mlp(36);
     const stats = await computeSourceStatistics(given, xs);
     await attachSourceStatistics(attached, stats, { precision: 'float64' });
-    const [a, b, c] = [await chooseAdaptation(attached, x, y, recipe), await chooseAdaptation(given, x, y, recipe, { source: stats }), await chooseAdaptation(plain, x, y, recipe)];
+    const [a, b, c] = [await chooseAdaptation(attached, x, y, recipe, { budgetSeconds: Infinity }), await chooseAdaptation(given, x, y, recipe, { source: stats, budgetSeconds: Infinity }), await chooseAdaptation(plain, x, y, recipe, { budgetSeconds: Infinity })];
     expect(headLosses(a)).toHaveLength(20);
     expect(headLosses(a)).toEqual(headLosses(b));
     expect(headLosses(a)).not.toEqual(headLosses(c)); // the metric matters, so the comparison above can fail
     // Stale statistics (the head changed since they were attached) are refused, as adaptModel refuses them.
     await adaptModel(attached, x, y, { source: stats });
-    await expect(chooseAdaptation(attached, x, y, recipe)).rejects.toThrow(/attached to the model were computed for a different head/);
+    await expect(chooseAdaptation(attached, x, y, recipe, { budgetSeconds: Infinity })).rejects.toThrow(/attached to the model were computed for a different head/);
     [plain, attached, given].forEach((m) => m.dispose());
     tf.dispose([xs, x, y]);
   });
@@ -205,10 +208,10 @@ describe('chooseAdaptation', () => {
     seedWeights(conv, 22);
     conv.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
     const x = randomTensor([6, 6, 6, 1], 23), y = randomTensor([6, 6, 6, 1], 24);
-    const choice = await chooseAdaptation(conv, x, y, { epochs: 2, batchSize: 3 });
+    const choice = await chooseAdaptation(conv, x, y, { epochs: 2, batchSize: 3 }, { budgetSeconds: Infinity });
     expect(choice).toMatchObject({ kind: 'cross-validated', samples: 6, rows: 216, folds: 6, prior: 'head' });
     expect(choice.reason).toMatch(/^prior: 6 samples \(216 rows\) ≤ 0.25 × width 28 → head/);
-    await expect(chooseAdaptation(conv, x, randomTensor([6, 6, 6, 2], 25), { epochs: 1 })).rejects.toThrow(/y has 2 values per position but head "head" has 1 units/);
+    await expect(chooseAdaptation(conv, x, randomTensor([6, 6, 6, 2], 25), { epochs: 1 }, { budgetSeconds: Infinity })).rejects.toThrow(/y has 2 values per position but head "head" has 1 units/);
     conv.dispose();
     tf.dispose([x, y]);
   });

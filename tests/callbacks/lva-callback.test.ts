@@ -3,6 +3,9 @@ import * as tf from '@tensorflow/tfjs';
 import { lvaCallback, adaptModel, adaptModelFromDataset, type Decision } from '../../src/adapters/tfjs/index.js';
 import { randomTensor, seedWeights, useBackend, weightValues } from '../helpers/tf.js';
 
+// Decisions here are pinned to a fixed amount of work: budgetSeconds: Infinity wherever a test expects the folds to
+// run, since the default budget (5 s) is wall time and a slower or busier machine would go over it (issue 13).
+
 function mlp(seed: number, activation: 'linear' | 'softmax' = 'linear'): tf.LayersModel {
   const model = tf.sequential({
     layers: [
@@ -66,7 +69,7 @@ describe('lvaCallback', () => {
     const model = mlp(7), reference = mlp(7);
     const x = randomTensor([64, 4], 8), y = randomTensor([64, 2], 9);
     const progress: number[] = [];
-    const cb = lvaCallback({ x, y, onFold: (p) => void progress.push(p.done) });
+    const cb = lvaCallback({ budgetSeconds: Infinity, x, y, onFold: (p) => void progress.push(p.done) });
     const history = await model.fit(x, y, { epochs: 2, batchSize: 32, callbacks: [cb], verbose: 0 });
     const d = cb.decision!;
     const c = d.choice!;
@@ -95,7 +98,7 @@ describe('lvaCallback', () => {
     const x = randomTensor([48, 4], 72), xh = randomTensor([300, 4], 73);
     const y = other.predict(x) as tf.Tensor, yh = other.predict(xh) as tf.Tensor;
     const err = (m: tf.LayersModel) => tf.tidy(() => tf.mean(tf.square(tf.sub(m.predict(xh) as tf.Tensor, yh))).dataSync()[0]!);
-    const cb = lvaCallback({ x, y, fit: { shuffle: false } });
+    const cb = lvaCallback({ budgetSeconds: Infinity, x, y, fit: { shuffle: false } });
     await model.fit(x, y, { epochs: 10, batchSize: 8, shuffle: false, callbacks: [cb], verbose: 0 });
     // Independent reference: the user's fit alone, on all rows, scored on the same held-out rows.
     const plain = mlp(70);
@@ -112,7 +115,7 @@ describe('lvaCallback', () => {
     const x = randomTensor([40, 4], 74), y = randomTensor([40, 2], 75);
     const log = jest.spyOn(console, 'log').mockImplementation(() => {});
     try {
-      await mlp(76).fit(x, y, { epochs: 1, batchSize: 20, callbacks: [lvaCallback({ x, y, verbose: true })], verbose: 0 });
+      await mlp(76).fit(x, y, { epochs: 1, batchSize: 20, callbacks: [lvaCallback({ budgetSeconds: Infinity, x, y, verbose: true })], verbose: 0 });
       expect(log.mock.calls[0]![0]).toMatch(/lvaCallback: [a-z-]+ — prior: 40 rows[\s\S]*candidate +CV loss ± SE +gain over prior ± SE +wins\n +keep/);
     } finally {
       log.mockRestore();
@@ -150,7 +153,7 @@ describe('lvaCallback', () => {
     expect(cb12.decision).toMatchObject({ kind: 'gradient-descent' });
     expect(cb12.decision?.reason).toMatch(/^12 target samples \(768 rows, 64 per sample\) > 0.25 × width 37/);
     // The data-driven default counts samples the same way for its prior, and its folds are over samples.
-    const cbAuto = lvaCallback({ x: x12, y: y12 });
+    const cbAuto = lvaCallback({ budgetSeconds: Infinity, x: x12, y: y12 });
     await conv(65).fit(x12, y12, { epochs: 1, batchSize: 4, callbacks: [cbAuto], verbose: 0 });
     expect(cbAuto.decision?.choice).toMatchObject({ kind: 'cross-validated', samples: 12, rows: 768, folds: 5, prior: 'fit' });
     tf.dispose([x8, y8, x12, y12]);
@@ -252,7 +255,7 @@ describe('lvaCallback', () => {
     for (let i = 0; i < 10; i++) await run();
     expect(tf.memory().numTensors).toBe(count);
     // The data-driven default: clones, optimizers and folds are all released.
-    const auto = () => model.fit(x, y, { epochs: 2, callbacks: [lvaCallback({ x, y })], verbose: 0 });
+    const auto = () => model.fit(x, y, { epochs: 2, callbacks: [lvaCallback({ budgetSeconds: Infinity, x, y })], verbose: 0 });
     await auto();
     const count2 = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) await auto();
@@ -264,7 +267,7 @@ describe('lvaCallback', () => {
     const model = mlp(77), before = await values(model);
     const x = randomTensor([30, 4], 78), y = randomTensor([30, 2], 79);
     const controller = new AbortController();
-    const cb = lvaCallback({ x, y, signal: controller.signal, onFold: (p) => void (p.done === 3 && controller.abort()) });
+    const cb = lvaCallback({ budgetSeconds: Infinity, x, y, signal: controller.signal, onFold: (p) => void (p.done === 3 && controller.abort()) });
     await expect(model.fit(x, y, { epochs: 3, callbacks: [cb], verbose: 0 })).rejects.toThrow(/aborted during cross-validation; the model was not changed/);
     expect(cb.decisions).toEqual([]);
     expect(await values(model)).toEqual(before);
