@@ -637,12 +637,16 @@ function crossValidate(
 ): { lambda: number; start: Float64Array | undefined; summary: NonNullable<Diagnostics['regularization']['selection']> } {
   const { n, m, link } = problem;
   const parts = stratifiedFolds(t.classOf, k).filter((f) => f.length > 0);
+  // One preconditioner for every fold: the folds share most rows, and a preconditioner built on another fold's rows
+  // and weights is still symmetric positive definite, so CG stays exact; it is rebuilt when CG slows down, and
+  // refactored once per λ instead of once per fold and λ.
+  const pre = new Preconditioner();
   const folds = parts.map((test) => {
     const held = new Set(test);
     const train = Array.from({ length: n }, (_, i) => i).filter((i) => !held.has(i));
     const yTest = new Float64Array(test.length * m);
     test.forEach((row, j) => yTest.set(t.y.subarray(row * m, (row + 1) * m), j * m));
-    return { test, train: subProblem(problem, train), held: subProblem(problem, test), yTest, warm: undefined as Float64Array | undefined, pre: new Preconditioner() };
+    return { test, train: subProblem(problem, train), held: subProblem(problem, test), yTest, path: [] as { lambda: number; a: Float64Array }[] };
   });
   // Degrees of freedom only order the candidates for the one-SE rules: the spectral value under the mean curvature
   // of the pretrained head, Σ_j m·w̄μ_j/(w̄μ_j + nλ), is monotone in λ and needs no extra solves.
@@ -666,8 +670,9 @@ function crossValidate(
     const errors = new Float64Array(n);
     const average = new Float64Array(problem.r * m);
     for (const f of folds) {
-      const { a } = newtonSolve(f.train, lambda, f.warm, cvNewton, f.pre);
-      f.warm = a;
+      const { a } = newtonSolve(f.train, lambda, warmStarts(f.path, lambda), cvNewton, pre);
+      f.path.push({ lambda, a });
+      if (f.path.length > 2) f.path.shift();
       for (let i = 0; i < a.length; i++) average[i] += a[i]! / folds.length;
       const losses = rowLosses(link, logitsOf(f.held, a), f.yTest, f.test.length, m);
       f.test.forEach((row, j) => (errors[row] = losses[j]!));
@@ -682,6 +687,22 @@ function crossValidate(
   }
   const picked = select(opt.selection, candidates, keep);
   return { lambda: picked.chosen.lambda, start: averages.get(picked.chosen.lambda), summary: picked.summary };
+}
+
+/**
+ * Warm starts for a fold at λ from its solutions at the previous λ on the path: the last solution, and its linear
+ * extrapolation in log λ through the one before (the path A(λ) is smooth in log λ; on a geometric grid this is
+ * 2·A₁ − A₀). The solver starts from whichever has the lowest objective, or from the pretrained head.
+ */
+function warmStarts(path: readonly { lambda: number; a: Float64Array }[], lambda: number): Float64Array[] {
+  const last = path[path.length - 1];
+  if (!last) return [];
+  const before = path[path.length - 2];
+  if (!before) return [last.a];
+  const t = Math.log(lambda / last.lambda) / Math.log(last.lambda / before.lambda);
+  if (!Number.isFinite(t)) return [last.a];
+  const ex = last.a.map((v, i) => v + t * (v - before.a[i]!));
+  return [ex, last.a];
 }
 
 function mean(x: Float64Array): number {

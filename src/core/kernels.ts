@@ -17,6 +17,9 @@ export interface Kernels {
   addGramUpper(G: number, Z: number, rows: number, d: number): void;
   multiplyABt(A: number, B: number, out: number, n: number, k: number, p: number): void;
   looGrid(R: number, n: number, r: number, coef: number, lev: number, G: number, m: number, base: number, out: number, acc: number, h: number): void;
+  choleskyLower(A: number, L: number, n: number): number;
+  choleskySolve(L: number, n: number, z: number): void;
+  crossEntropyHessian(X: number, n: number, r: number, P: number, m: number, VT: number, OUT: number, T: number, sigmoid: number, scale: number): void;
 }
 
 /** Bytes at the start of the memory left to the module's own static data. */
