@@ -425,3 +425,89 @@ export function choleskySolve(L: usize, n: i32, z: usize): void {
     if (zi != 0) axpyMinus(z, zi, li, i);
   }
 }
+
+/** Σ a[j]² for j < len. */
+@inline
+function sumSquares(a: usize, len: i32): f64 {
+  return dot(a, a, len);
+}
+
+/** Π·z for the softmax: removes the mean over the m classes of every coordinate of a class-major m×r block. */
+function centreClasses(z: usize, r: i32, m: i32): void {
+  const rBytes = (<usize>r) << 3;
+  for (let j: i32 = 0; j < r; j++) {
+    const o = (<usize>j) << 3;
+    let s: f64 = 0;
+    for (let c: i32 = 0; c < m; c++) s += load<f64>(z + (<usize>c) * rBytes + o);
+    s /= <f64>m;
+    for (let c: i32 = 0; c < m; c++) {
+      const a = z + (<usize>c) * rBytes + o;
+      store<f64>(a, load<f64>(a) - s);
+    }
+  }
+}
+
+/**
+ * Preconditioned conjugate gradients on (H + λI)·x = b for the cross-entropy Hessian H of {@link crossEntropyHessian},
+ * preconditioned by the per-class Cholesky factors at `L` (m lower triangles r×r, packed) and, for the softmax
+ * (`sigmoid` = 0), projected on the centred subspace. Stops when ‖b − (H + λI)x‖ ≤ eta·‖b‖, after `maxCg`
+ * iterations, or when the curvature along a direction is not positive. B holds b (m×r, class-major), X the result;
+ * W is 4·m·r values of scratch, T m values. Returns the number of iterations. The same algorithm as the JavaScript
+ * loop in src/core/cross-entropy.ts.
+ */
+export function crossEntropyCg(
+  Xf: usize, n: i32, r: i32, P: usize, m: i32, L: usize, B: usize, X: usize, W: usize, T: usize,
+  sigmoid: i32, scale: f64, lambda: f64, eta: f64, maxCg: i32,
+): i32 {
+  const len = r * m;
+  const lenBytes = (<usize>len) << 3, rBytes = (<usize>r) << 3, blockBytes = (<usize>r) * rBytes;
+  const res = W, z = W + lenBytes, dir = W + 2 * lenBytes, q = W + 3 * lenBytes;
+  memory.fill(X, 0, lenBytes);
+  memory.copy(res, B, lenBytes);
+  const bNorm = sqrt(sumSquares(res, len));
+  // z = M⁻¹·res
+  memory.copy(z, res, lenBytes);
+  for (let c: i32 = 0; c < m; c++) choleskySolve(L + (<usize>c) * blockBytes, r, z + (<usize>c) * rBytes);
+  if (sigmoid == 0) centreClasses(z, r, m);
+  memory.copy(dir, z, lenBytes);
+  let rz = dot(res, z, len);
+  const lam = f64x2.splat(lambda);
+  let k: i32 = 0;
+  for (; k < maxCg; k++) {
+    crossEntropyHessian(Xf, n, r, P, m, dir, q, T, sigmoid, scale);
+    for (let i: i32 = 0; i + 2 <= len; i += 2) {
+      const o = (<usize>i) << 3;
+      v128.store(q + o, f64x2.add(v128.load(q + o), f64x2.mul(lam, v128.load(dir + o))));
+    }
+    if (len & 1) {
+      const o = (<usize>(len - 1)) << 3;
+      store<f64>(q + o, load<f64>(q + o) + lambda * load<f64>(dir + o));
+    }
+    const alpha = rz / dot(dir, q, len);
+    if (!(alpha > 0) || alpha == Infinity) break;
+    axpyMinus(X, -alpha, dir, len);
+    axpyMinus(res, alpha, q, len);
+    if (sqrt(sumSquares(res, len)) <= eta * bNorm) {
+      k++;
+      break;
+    }
+    memory.copy(z, res, lenBytes);
+    for (let c: i32 = 0; c < m; c++) choleskySolve(L + (<usize>c) * blockBytes, r, z + (<usize>c) * rBytes);
+    if (sigmoid == 0) centreClasses(z, r, m);
+    const rzNew = dot(res, z, len);
+    const beta = rzNew / rz;
+    rz = rzNew;
+    const bv = f64x2.splat(beta);
+    let i: i32 = 0;
+    for (; i + 2 <= len; i += 2) {
+      const o = (<usize>i) << 3;
+      v128.store(dir + o, f64x2.add(v128.load(z + o), f64x2.mul(bv, v128.load(dir + o))));
+    }
+    for (; i < len; i++) {
+      const o = (<usize>i) << 3;
+      store<f64>(dir + o, load<f64>(z + o) + beta * load<f64>(dir + o));
+    }
+  }
+  if (sigmoid == 0) centreClasses(X, r, m);
+  return k;
+}

@@ -622,9 +622,10 @@ export function lvaClassifyCrossEntropy(latents: Matrix, labels: ClassLabels, he
 /**
  * λ by stratified K-fold cross-validation of the held-out cross-entropy (labels as given), along a path from the
  * largest λ down, each fold warm-started from its previous solution. The path stops once the score has risen for
- * three consecutive λ past the best: held-out cross-entropy is near-unimodal in λ, and the small-λ end is where
- * Newton solves are costliest. Every row is held out exactly once, so each candidate has per-row errors and the
- * regression solver's selection rules apply unchanged.
+ * two consecutive λ past the best: held-out cross-entropy is near-unimodal in λ, and the small-λ end is where
+ * Newton solves are costliest (under 'loo' the second rise is abandoned as soon as the folds done prove it). Every
+ * row is held out exactly once, so each candidate has per-row errors and the regression solver's selection rules apply
+ * unchanged.
  */
 function crossValidate(
   problem: ReducedProblem,
@@ -666,9 +667,11 @@ function crossValidate(
   const cvNewton = { maxIterations: opt.maxIterations, tolerance: Math.max(opt.tolerance, 1e-4) };
   const averages = new Map<number, Float64Array>();
   let best = Infinity, rising = 0, previous = Infinity;
+  let abandoned = false;
   for (const lambda of lambdas) {
     const errors = new Float64Array(n);
     const average = new Float64Array(problem.r * m);
+    let partial = 0;
     for (const f of folds) {
       const { a } = newtonSolve(f.train, lambda, warmStarts(f.path, lambda), cvNewton, pre);
       f.path.push({ lambda, a });
@@ -676,7 +679,16 @@ function crossValidate(
       for (let i = 0; i < a.length; i++) average[i] += a[i]! / folds.length;
       const losses = rowLosses(link, logitsOf(f.held, a), f.yTest, f.test.length, m);
       f.test.forEach((row, j) => (errors[row] = losses[j]!));
+      for (const v of losses) partial += v;
+      // Held-out cross-entropies are ≥ 0, so once the folds done so far exceed both the previous score and the best,
+      // this λ is the second rise in a row and cannot be the smallest mean: under 'loo' the path ends here, without
+      // the remaining (costliest, smallest-λ) solves.
+      if (opt.selection === 'loo' && rising >= 1 && partial / n > Math.max(previous, best)) {
+        abandoned = true;
+        break;
+      }
     }
+    if (abandoned) break;
     const score = mean(errors);
     candidates.push({ system: 0, lambda, df: df(lambda), errors, score });
     averages.set(lambda, average);

@@ -509,7 +509,8 @@ const KERNEL_WORK = 1 << 13;
 /**
  * Preconditioned CG on H·δ = −g to ‖residual‖ ≤ η·‖g‖ (softmax: in the centred subspace). The CG vectors are kept
  * class-major (m×r), so the per-class preconditioner solves and the product's inner loops run over contiguous
- * memory; X̃ and the weights are copied into the WebAssembly kernels' memory once per Newton step, not per product.
+ * memory. With WebAssembly the whole loop runs in the kernel `crossEntropyCg` (X̃, the weights and the factors copied
+ * in once per Newton step); the JavaScript loop below is the same algorithm.
  */
 function newtonDirection(pb: ReducedProblem, p: Float64Array, lambda: number, g: Float64Array, eta: number, pre: Preconditioner): { step: Float64Array; cg: number } {
   const { n, r, m } = pb;
@@ -531,15 +532,12 @@ function newtonDirection(pb: ReducedProblem, p: Float64Array, lambda: number, g:
       // Π·D⁻¹·Π is symmetric positive definite on the centred subspace, where H and the gradient live.
       if (softmax) centreT(z);
     };
-    const x = new Float64Array(len), res = new Float64Array(len), dir = new Float64Array(len), q = new Float64Array(len);
-    const z = zBuffer;
+    const x = new Float64Array(len), res = new Float64Array(len), dir = new Float64Array(len), q = new Float64Array(len), z = new Float64Array(len);
     for (let j = 0; j < r; j++) for (let c = 0; c < m; c++) res[c * r + j] = -g[j * m + c]!;
     const bNorm = Math.sqrt(dot(res, res));
     precondition(res, z);
     dir.set(z);
     let rz = dot(res, z);
-    // Truncated Newton: any PCG iterate is a descent direction, and the line search handles a short one.
-    const maxCg = Math.min(250, Math.max(10, 2 * len));
     let k = 0;
     for (; k < maxCg; k++) {
       curvature(dir, q);
@@ -568,33 +566,27 @@ function newtonDirection(pb: ReducedProblem, p: Float64Array, lambda: number, g:
     return { step, cg: k };
   };
   const sigmoid = !softmax, scale = 1 / n;
-  let zBuffer: Float64Array<ArrayBufferLike> = new Float64Array(0);
+  // Truncated Newton: any PCG iterate is a descent direction, and the line search handles a short one.
+  const maxCg = Math.min(250, Math.max(10, 2 * len));
   const out =
     (n * r * m >= KERNEL_WORK
-      ? withKernels(8 * (n * r + n * m + 3 * len + m + m * r * r), (kernels, heap) => {
-          const X = heap.alloc(n * r), P = heap.alloc(n * m), VT = heap.alloc(len), OUT = heap.alloc(len), T = heap.alloc(m);
-          const L = heap.alloc(m * r * r), Z = heap.alloc(len);
+      ? withKernels(8 * (n * r + n * m + m * r * r + 6 * len + m), (kernels, heap) => {
+          // The whole CG loop in the kernel: X̃, the weights and the factors are copied in once per Newton step.
+          const X = heap.alloc(n * r), P = heap.alloc(n * m), L = heap.alloc(m * r * r);
+          const B = heap.alloc(len), S = heap.alloc(len), W = heap.alloc(4 * len), T = heap.alloc(m);
           heap.view(X, n * r).set(pb.x);
           heap.view(P, n * m).set(p);
           heap.view(L, m * r * r).set(blocks);
-          const vt = heap.view(VT, len), ot = heap.view(OUT, len);
-          // Nothing inside calls withKernels again, so the views stay valid.
-          zBuffer = heap.view(Z, len);
-          return cg(
-            (v, o) => {
-              vt.set(v);
-              kernels.crossEntropyHessian(X, n, r, P, m, VT, OUT, T, sigmoid ? 1 : 0, scale);
-              o.set(ot);
-            },
-            () => {
-              for (let c = 0; c < m; c++) kernels.choleskySolve(L + 8 * c * r * r, r, Z + 8 * c * r);
-            },
-          );
+          const b = heap.view(B, len);
+          for (let j = 0; j < r; j++) for (let c = 0; c < m; c++) b[c * r + j] = -g[j * m + c]!;
+          const k = kernels.crossEntropyCg(X, n, r, P, m, L, B, S, W, T, sigmoid ? 1 : 0, scale, lambda, eta, maxCg);
+          const x = heap.view(S, len), step = new Float64Array(len);
+          for (let j = 0; j < r; j++) for (let c = 0; c < m; c++) step[j * m + c] = x[c * r + j]!;
+          return { step, cg: k };
         })
       : undefined) ??
     (() => {
       const t = new Float64Array(m);
-      zBuffer = new Float64Array(len);
       return cg(
         (v, o) => curvatureTimes(pb.x, n, r, p, m, v, o, t, sigmoid, scale),
         (z) => {

@@ -19,6 +19,10 @@ export interface Kernels {
   looGrid(R: number, n: number, r: number, coef: number, lev: number, G: number, m: number, base: number, out: number, acc: number, h: number): void;
   choleskyLower(A: number, L: number, n: number): number;
   choleskySolve(L: number, n: number, z: number): void;
+  crossEntropyCg(
+    Xf: number, n: number, r: number, P: number, m: number, L: number, B: number, X: number, W: number, T: number,
+    sigmoid: number, scale: number, lambda: number, eta: number, maxCg: number,
+  ): number;
   crossEntropyHessian(X: number, n: number, r: number, P: number, m: number, VT: number, OUT: number, T: number, sigmoid: number, scale: number): void;
 }
 
