@@ -42,7 +42,7 @@ function compile(): WebAssembly.Module | null {
     const binary = atob(KERNELS_WASM_BASE64);
     const bytes = new Uint8Array(binary.length);
     for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    // 4 KB: a synchronous compile is quick, and browsers allow it on the main thread (Chrome since 114).
+    // 8 KB: a synchronous compile is quick, and browsers allow it on the main thread (Chrome since 114).
     compiled = new WebAssembly.Module(bytes);
   } catch {
     compiled = null; // no WebAssembly SIMD here: the JavaScript kernels run instead
