@@ -281,8 +281,7 @@ function gradientAtZero(pb: ReducedProblem): number {
  * So the per-class weighted least-squares systems (exactly IRLS for the sigmoid, where they *are* the Hessian) are
  * the **preconditioner**, and Hessian–vector products (2·n·r·m each) supply the coupling between classes: one CG
  * iteration for the sigmoid, a few for the softmax, and quadratic convergence near the optimum either way. The CG
- * tolerance is the forcing term η = min(0.1, max(‖∇F‖/‖∇F(0)‖, ½·goal/‖∇F‖)): superlinear, but never tighter than
- * the goal needs.
+ * tolerance is the forcing term η = min(0.1, ‖∇F‖/‖∇F(0)‖).
  *
  * Step control: Armijo backtracking (halving) on F, and a step is taken only if F does not increase, so the trace is
  * non-increasing by construction. Once the predicted decrease is below float64 resolution of F the Armijo test is
@@ -325,10 +324,7 @@ export function newtonSolve(
       converged = true;
       break;
     }
-    // Forcing term: superlinear (η = ‖∇F‖/‖∇F(0)‖) but no tighter than the goal needs — a step whose linear model
-    // leaves ½·goal suffices, so the last step of a solve need not be solved far past the tolerance.
-    const eta = Math.min(0.1, Math.max(cur.gNorm / Math.max(g0, Number.MIN_VALUE), (0.5 * goal) / cur.gNorm));
-    const { step, cg } = newtonDirection(pb, cur.p, lambda, cur.g, eta, pre);
+    const { step, cg } = newtonDirection(pb, cur.p, lambda, cur.g, Math.min(0.1, cur.gNorm / Math.max(g0, Number.MIN_VALUE)), pre);
     cgTotal += cg;
     const slope = dot(cur.g, step);
     if (!(slope < 0)) break;
