@@ -396,6 +396,26 @@ describe('lvaClassifyCrossEntropy on real MNIST features (the SIMD kernels and t
     }
   });
 
+  it('a sigmoid (one-vs-rest) head reaches the reference optimum too, with the kernels on and off', () => {
+    const lambda = 1e-2 * scale;
+    const y = oneHot(data.labels, 10);
+    const w0 = augmented(data.head, true);
+    const ref = referenceMinimum('sigmoid', zBar, y, w0, lambda, undefined);
+    for (const wasm of [true, false]) {
+      setWasmKernels(wasm);
+      try {
+        const r = lvaClassifyCrossEntropy(data.z, data.labels, data.head, { link: 'sigmoid', regularization: lambda });
+        const ours = deltaOf(r, true);
+        const at = objective('sigmoid', zBar, y, w0, ours, lambda, undefined);
+        expect(Math.abs(at.f - ref.f)).toBeLessThanOrEqual(1e-9 * Math.abs(ref.f));
+        expect(norm(at.grad)).toBeLessThanOrEqual(1e-8 * ref.grad0);
+        expectMatrixClose(ours, ref.delta, { atol: 1e-6, rtol: 1e-6 });
+      } finally {
+        setWasmKernels(true);
+      }
+    }
+  });
+
   it("'auto' chooses the same λ and the same head with the kernels on and off", () => {
     const run = (wasm: boolean) => {
       setWasmKernels(wasm);
