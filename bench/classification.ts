@@ -6,6 +6,7 @@
  *   npx tsx bench/classification.ts            shift3 and noise, 5 seeds, N ∈ {1, 2, 5, 10, 50, 100} (≈ 9 min on 2 cores)
  *   npx tsx bench/classification.ts --all      the same plus invert (≈ 13 min; the committed results)
  *   npx tsx bench/classification.ts --quick    2 shifts, 2 seeds, 3 sizes
+ *   npx tsx bench/classification.ts --latency  only the 200-row latency comparison (printed, nothing written)
  *
  * Task: the pretrained task-B MLP with a **softmax** head (fixtures/mnist/mlp-softmax.json, 784→128→64→10) on shifted
  * target digits; float64 fc2 features from bench/mnist/features.ts. The 3,000-digit target pool is split once into
@@ -18,6 +19,7 @@ import {
   computeSourceStatistics,
   lvaClassifyCrossEntropy,
   lvaClassifyLogit,
+  lvaUpdate,
   matrix,
   takeRows,
   type ClassificationResult,
@@ -33,6 +35,7 @@ import { drawRows, rng, type SweepTask } from './sparsity/harness.js';
 import { useWasm } from './sparsity/tasks.js';
 
 const quick = process.argv.includes('--quick');
+const latencyOnly = process.argv.includes('--latency');
 const all = process.argv.includes('--all');
 const SHIFTS: readonly ShiftKind[] = all ? ['shift3', 'noise', 'invert'] : ['shift3', 'noise'];
 const SIZES = quick ? [1, 5, 50] : [1, 2, 5, 10, 50, 100];
@@ -221,8 +224,49 @@ interface Cell {
   readonly adapted: number;
 }
 
+/**
+ * Interactive latency (issue 17): cross-entropy LVA against the least-squares solve of the same body and rows
+ * (`lvaUpdate` on the one-hot targets, the solve a linear head gets), N = 20 digits per class (200 rows), 5 draws.
+ * Both run on the same rows, after one warm-up call each per draw, in back-to-back blocks of timed calls (so their
+ * ratio is measured under nearly the same load); medians over every timed call. Wall time and process CPU time (the machine is shared: CPU time is the
+ * less disturbed of the two).
+ */
+const LATENCY_PER_CLASS = 20;
+const LATENCY_REPEATS = 7;
+interface Latency {
+  readonly shift: ShiftKind;
+  readonly ce: number[];
+  readonly ls: number[];
+  readonly ceCpu: number[];
+  readonly lsCpu: number[];
+  readonly notes: string[];
+}
+function latency(shift: ShiftKind, task: SweepTask, poolLabels: Int32Array, head: Head): Latency {
+  const out: Latency = { shift, ce: [], ls: [], ceCpu: [], lsCpu: [], notes: [] };
+  for (const seed of SEEDS) {
+    const rows = drawRows(task, LATENCY_PER_CLASS, seed);
+    const z = takeRows(task.pool.z, rows), y = takeRows(task.pool.y, rows), labels = Int32Array.from(rows, (i) => poolLabels[i]!);
+    const ce = () => lvaClassifyCrossEntropy(z, labels, head);
+    const ls = () => lvaUpdate(z, y, head);
+    const r = ce();
+    ls();
+    out.notes.push(fromResult(r, head).note);
+    // One block per solver (not alternating calls: the garbage one leaves would be collected in the other's time).
+    for (const [f, wall, cpu] of [[ls, out.ls, out.lsCpu], [ce, out.ce, out.ceCpu]] as const) {
+      for (let k = 0; k < LATENCY_REPEATS; k++) {
+        const t = performance.now(), c = process.cpuUsage().user;
+        f();
+        wall.push(performance.now() - t);
+        cpu.push((process.cpuUsage().user - c) / 1000);
+      }
+    }
+  }
+  return out;
+}
+
 await useWasm();
 const cells: Cell[] = [];
+const latencies: Latency[] = [];
 const unadapted = new Map<ShiftKind, number>();
 const t0 = performance.now();
 for (const shift of SHIFTS) {
@@ -249,6 +293,12 @@ for (const shift of SHIFTS) {
     test: { z: takeRows(t.target.z, test), y: takeRows(t.target.onehot, test), labels: Int32Array.from(test, (i) => t.target.labels[i]!) },
   };
   unadapted.set(shift, accuracy(task.test.z, task.test.labels!, head));
+  const lat = latency(shift, task, poolLabels, head);
+  latencies.push(lat);
+  process.stderr.write(
+    `${shift} latency at ${10 * LATENCY_PER_CLASS} rows: cross-entropy LVA ${fmtMs(median(lat.ce))} (cpu ${fmtMs(median(lat.ceCpu))}), least squares ${fmtMs(median(lat.ls))} (cpu ${fmtMs(median(lat.lsCpu))}), ratio ${(median(lat.ce) / median(lat.ls)).toFixed(1)}× (cpu ${(median(lat.ceCpu) / median(lat.lsCpu)).toFixed(1)}×) [${lat.notes.join(', ')}]\n`,
+  );
+  if (latencyOnly) continue;
   for (const size of SIZES) {
     for (const method of METHODS) {
       if (size > (method.maxSize ?? Infinity)) continue;
@@ -272,6 +322,7 @@ for (const shift of SHIFTS) {
   }
 }
 const totalSeconds = (performance.now() - t0) / 1000;
+if (latencyOnly) process.exit(0);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Report
@@ -285,7 +336,7 @@ const lines: string[] = [
   '',
   `Regenerate with \`npx tsx bench/classification.ts${quick ? ' --quick' : all ? ' --all' : ''}\` (${quick ? '**quick mode**, ' : ''}${totalSeconds.toFixed(0)} s; without \`--all\` only \`shift3\` and \`noise\` run). ` +
     `Machine: ${m.cpu}, ${m.logicalCores} cores, Node ${m.node}, load average ${m.loadAverage.join(' / ')} at the end of the run (other jobs shared the cores, so wall times are noisy; compare them within a column). ` +
-    `tfjs ${tf.version.tfjs} (wasm) extracts the features once; every fit is single-threaded float64 JS. ${m.date.slice(0, 10)}.`,
+    `tfjs ${tf.version.tfjs} (wasm) extracts the features once; every fit is single-threaded float64 (JavaScript and the core's WebAssembly SIMD kernels). ${m.date.slice(0, 10)}.`,
   '',
   '**Task.** The task-B MLP 784→128→64→10 with a **softmax** head, pretrained on 6,000 clean digits (fixtures/mnist/mlp-softmax.json); penultimate (fc2, 64-d) features of the shifted target digits. ' +
     'The 3,000 target digits are split once (seed 4242) into 2,000 fitting candidates and **1,000 held-out digits no method ever fits on**; each seed draws N digits per class from the candidates (10·N rows). Shifts: ' +
@@ -353,6 +404,18 @@ lines.push(
     `logit-space LVA ${SIZES.map((n) => `${ratio(LOGIT, n).toFixed(1)}×`).join(', ')} (> 1: faster than GD). At N ≤ 2 the validation split mostly keeps 0 epochs, so the GD search is short.`,
   '',
 );
+lines.push('## Latency at 200 rows: cross-entropy LVA against the least-squares solve (issue 17)', '');
+lines.push(
+  `The same ${10 * LATENCY_PER_CLASS} fitting rows (N = ${LATENCY_PER_CLASS} per class, ${SEEDS.length} draws per shift) through \`lvaClassifyCrossEntropy(Z, labels, head)\` (cross-entropy LVA, 'auto') and \`lvaUpdate(Z, Y, head)\` (least squares on the one-hot targets, 'auto': what a linear head of the same body gets), after one warm-up call each per draw, in back-to-back blocks of ${LATENCY_REPEATS} timed calls each; medians over all timed calls. CPU = this process's user CPU time (less disturbed by other jobs on the shared cores than wall time). Target: cross-entropy within 15× the least-squares solve.`,
+  '',
+  '| shift | cross-entropy LVA (wall) | least squares (wall) | ratio (wall) | cross-entropy (CPU) | least squares (CPU) | ratio (CPU) | target ≤ 15× | chosen relative λ per draw |',
+  '|---|---:|---:|---:|---:|---:|---:|---|---|',
+);
+for (const l of latencies) {
+  const rw = median(l.ce) / median(l.ls), rc = median(l.ceCpu) / median(l.lsCpu);
+  lines.push(`| \`${l.shift}\` | ${fmtMs(median(l.ce))} | ${fmtMs(median(l.ls))} | ${rw.toFixed(1)}× | ${fmtMs(median(l.ceCpu))} | ${fmtMs(median(l.lsCpu))} | ${rc.toFixed(1)}× | ${Math.max(rw, rc) <= 15 ? 'pass' : '**FAIL**'} | ${l.notes.join(', ')} |`);
+}
+lines.push('', 'Where the time goes and what bounds it: [cross-entropy-profile.md](cross-entropy-profile.md).', '');
 lines.push(...reading(), '![held-out accuracy vs N](classification.svg)', '');
 
 /** The discussion: every number is read from the cells, and claims about a shift appear only when it ran. */
@@ -360,6 +423,8 @@ function reading(): string[] {
   if (quick) return [];
   const a = (shift: ShiftKind, method: string, n: number) => (ran(shift, method, n) ? mean(cell(shift, method, n).acc).toFixed(3) : '—');
   const count = (shift: ShiftKind, method: string, n: number, what: string) => cell(shift, method, n).notes.filter((x) => x === what).length;
+  // The smallest N from which cross-entropy LVA is faster than the GD search at every larger N too.
+  const fasterFrom = [...SIZES].reverse().reduce((from, n) => (ratio(CE, n) > 1 && from === SIZES[SIZES.indexOf(n) + 1] ? n : from), undefined as number | undefined) ?? '—';
   const out = ['## Reading', ''];
   out.push(
     `- **Where cross-entropy LVA does not match GD.** Its mean is below GD's at ${below.length} of ${SHIFTS.length * SIZES.length} (shift, N) cells, each within about one standard error except ` +
@@ -376,7 +441,7 @@ function reading(): string[] {
     `- **The source metric does not suit cross-entropy LVA here**: it helps only at N ≤ 2 on \`shift3\` (${a('shift3', CE_SRC, 1)}, ${a('shift3', CE_SRC, 2)} vs ${a('shift3', CE, 1)}, ${a('shift3', CE, 2)}) and costs accuracy from N = 5 on every shift (N = 10: ` +
       SHIFTS.map((sh) => `\`${sh}\` ${a(sh, CE_SRC, 10)} vs ${a(sh, CE, 10)}`).join(', ') +
       ').',
-    '- **Which to use.** Cross-entropy LVA without source statistics (identity metric) as the default for softmax/sigmoid heads: best or tied with the best from N = 5 to 100 on every shift, and faster than the GD search from N = 50. ' +
+    `- **Which to use.** Cross-entropy LVA without source statistics (identity metric) as the default for softmax/sigmoid heads: best or tied with the best from N = 5 to 100 on every shift, and faster than the GD search from N = ${fasterFrom}. ` +
       'Logit-space LVA when the solve must be fast or streamed (its targets are per-row, so batches can go through the accumulator), when rows are plentiful (N ≥ 50, within 0.02), or with one or two samples per class on a mild shift. ' +
       'With one sample per class nothing is reliably useful: GD kept 0 epochs in ' +
       `${SHIFTS.reduce((t, sh) => t + count(sh, GD, 1, '0 epochs'), 0)} of ${SHIFTS.length * SEEDS.length} draws.`,

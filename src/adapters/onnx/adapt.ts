@@ -1,4 +1,4 @@
-import type { ModelProto } from 'onnx-buf';
+import type { ModelProto, TensorProto } from 'onnx-buf';
 import { match } from 'ts-pattern';
 import { RowCollector } from '../../core/row-collector.js';
 import { OptionError, ShapeError } from '../../core/errors.js';
@@ -22,7 +22,7 @@ import { AbortError, UnsupportedModelError } from './errors.js';
 import { faultPoint } from '../../io/faults.js';
 import { featureRows, outputRows, type ConvLayout } from './features.js';
 import { findOnnxHead, readOnnxHead, tensorSummary, writeOnnxHead, type HeadOp, type OnnxHead } from './head.js';
-import { describeValue, parseModel, serializeModel, setMetadata, withExtraOutputs } from './proto.js';
+import { describeValue, initializersToInputs, parseModel, readFloatTensor, serializeModel, setMetadata, withExtraOutputs } from './proto.js';
 import {
   effectiveBatchSize,
   loadOrt,
@@ -32,6 +32,7 @@ import {
   shapeTargets,
   type ArrayInput,
   type BatchSession,
+  type ExtraFeed,
   type Fetched,
   type OnnxProgress,
   type OrtModule,
@@ -503,149 +504,163 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
     throw new OptionError(`${fn}: source must be SourceStatistics (from computeOnnxSourceStatistics) or { x: sourceInputs }; received ${describeValue(options.source)}.`, 'source');
   }
 
-  const session = await openSession(ctx, serializeModel(withExtraOutputs(model, [head.input, head.output])), 'model with the head exposed');
-  let result: LvaResult;
-  let rowsTotal = 0;
-  let mode: 'rows' | 'streamed' = 'rows';
-  let source: SourceStatistics | undefined;
-  let valRows: { z: Matrix; y: Matrix } | undefined;
-  const times = { source: 0, features: 0, solve: 0, write: 0, verify: 0 };
+  // One session for the features and the verification: the working copy exposes the head's input and output, and takes
+  // the head's weight initializers as inputs (fed their stored values for the features, the written ones to verify),
+  // instead of loading the written model a second time with the head exposed.
+  const exposedModel = withExtraOutputs(model, [head.input, head.output]);
+  const fed = initializersToInputs(exposedModel, [head.weight, ...(head.bias ? [head.bias] : [])].filter((r) => r.storage === 'initializer').map((r) => r.name));
+  const stored = Object.fromEntries(fed.map(({ name, tensor }) => [name, feedOf(fn, name, tensor)]));
+  const session = await openSession(ctx, serializeModel(exposedModel), 'model with the head exposed', stored);
   try {
-    const ts = performance.now();
-    if (sourceIsStats) source = givenSource as SourceStatistics;
-    else if (givenSource) source = await sourceStatistics(p, shapeInput(fn, options.unlabelled ? 'unlabelled.x' : 'source.x', (givenSource as { x: ArrayInput }).x, ctx.input), session);
-    times.source = (performance.now() - ts) / 1000;
-    const coreOptions: LvaOptions = { ...coreBase, ...(source ? { source } : {}), ...(options.metric !== undefined ? { metric: options.metric } : {}) };
+    let result: LvaResult;
+    let rowsTotal = 0;
+    let mode: 'rows' | 'streamed' = 'rows';
+    let source: SourceStatistics | undefined;
+    let valRows: { z: Matrix; y: Matrix } | undefined;
+    const times = { source: 0, features: 0, solve: 0, write: 0, verify: 0 };
+    {
+      const ts = performance.now();
+      if (sourceIsStats) source = givenSource as SourceStatistics;
+      else if (givenSource) source = await sourceStatistics(p, shapeInput(fn, options.unlabelled ? 'unlabelled.x' : 'source.x', (givenSource as { x: ArrayInput }).x, ctx.input), session);
+      times.source = (performance.now() - ts) / 1000;
+      const coreOptions: LvaOptions = { ...coreBase, ...(source ? { source } : {}), ...(options.metric !== undefined ? { metric: options.metric } : {}) };
 
-    const tf = performance.now();
-    const collector = new RowCollector(pre, coreOptions, budget);
-    let checked = false;
-    await session.run(x, [head.input, head.output], 'features', (out, start, end) => {
-      const { z, layout, headOut } = batchRows(fn, head, out, end - start);
-      const yr = targetBlock(fn, head, y, 'y', start, end, z, layout);
-      if (!checked && headOut) {
-        // The head as read from the file must reproduce the runtime's own head output, or the layout was misread.
-        const c = compareToHead(z, pre, headOut);
-        if (!(c.worst <= 1)) {
-          throw new UnsupportedModelError(
-            `${fn}: the weights read from ${head.opType} "${head.name}" do not reproduce onnxruntime's output of "${head.output}" (row ${c.at[0]}, output ${c.at[1]}: ${c.got} vs ${c.expected}); refusing to adapt a head whose layout is not understood.`,
-            'inconsistent-head',
-          );
+      const tf = performance.now();
+      const collector = new RowCollector(pre, coreOptions, budget);
+      let checked = false;
+      await session.run(x, [head.input, head.output], 'features', (out, start, end) => {
+        const { z, layout, headOut } = batchRows(fn, head, out, end - start);
+        const yr = targetBlock(fn, head, y, 'y', start, end, z, layout);
+        if (!checked && headOut) {
+          // The head as read from the file must reproduce the runtime's own head output, or the layout was misread.
+          const c = compareToHead(z, pre, headOut);
+          if (!(c.worst <= 1)) {
+            throw new UnsupportedModelError(
+              `${fn}: the weights read from ${head.opType} "${head.name}" do not reproduce onnxruntime's output of "${head.output}" (row ${c.at[0]}, output ${c.at[1]}: ${c.got} vs ${c.expected}); refusing to adapt a head whose layout is not understood.`,
+              'inconsistent-head',
+            );
+          }
+          checked = true;
         }
-        checked = true;
-      }
-      faultPoint('onnx:features');
-      collector.add(z, yr, end - start);
-    });
-    if (val) {
-      const vz: Matrix[] = [], vy: Matrix[] = [];
-      await session.run(val.x, [head.input], 'validation', (out, start, end) => {
-        const { z, layout } = batchRows(fn, head, out, end - start);
-        vz.push(z);
-        vy.push(targetBlock(fn, head, val.y, 'validation.y', start, end, z, layout));
+        faultPoint('onnx:features');
+        collector.add(z, yr, end - start);
       });
-      valRows = { z: concatRows(vz), y: concatRows(vy) };
-    }
-    times.features = (performance.now() - tf) / 1000;
+      if (val) {
+        const vz: Matrix[] = [], vy: Matrix[] = [];
+        await session.run(val.x, [head.input], 'validation', (out, start, end) => {
+          const { z, layout } = batchRows(fn, head, out, end - start);
+          vz.push(z);
+          vy.push(targetBlock(fn, head, val.y, 'validation.y', start, end, z, layout));
+        });
+        valRows = { z: concatRows(vz), y: concatRows(vy) };
+      }
+      times.features = (performance.now() - tf) / 1000;
 
-    const tsol = performance.now();
-    ({ result, mode } = collector.solve(fn, target.space === 'classification' ? (z, yr) => classify(fn, target, z, yr, pre, coreOptions) : undefined));
-    rowsTotal = collector.rows;
-    times.solve = (performance.now() - tsol) / 1000;
-    faultPoint('onnx:solve');
+      const tsol = performance.now();
+      ({ result, mode } = collector.solve(fn, target.space === 'classification' ? (z, yr) => classify(fn, target, z, yr, pre, coreOptions) : undefined));
+      rowsTotal = collector.rows;
+      times.solve = (performance.now() - tsol) / 1000;
+      faultPoint('onnx:solve');
+    }
+
+    const base = {
+      result,
+      node: head.name,
+      opType: head.opType,
+      activation: head.activation,
+      space,
+      input: ctx.input.name,
+      feature: head.input,
+      headOutput: head.output,
+      weight: tensorSummary(head.weight, head.weightTensor),
+      bias: head.bias && head.biasTensor ? tensorSummary(head.bias, head.biasTensor) : undefined,
+      samples: x.samples,
+      rows: rowsTotal,
+      mode,
+      sourceStatistics: origin,
+    };
+    const finish = (outcome: OnnxAdaptReport['outcome'], bytes: Uint8Array, extra: Partial<OnnxAdaptReport> = {}): OnnxAdaptResult => ({
+      bytes,
+      report: { ...base, ...extra, outcome, timings: { ...times, total: (performance.now() - t0) / 1000 } },
+    });
+
+    const written = match(result)
+      .with({ kind: 'updated' }, { kind: 'updated-with-cutoff' }, (r) => r.head)
+      .with({ kind: 'declined' }, { kind: 'refused' }, () => undefined)
+      .exhaustive();
+    if (!written) {
+      const why = match(result)
+        .with({ kind: 'declined' }, (r) => `the solver declined (${r.reason}); the pretrained head is kept`)
+        .with({ kind: 'refused' }, (r) => r.message)
+        .otherwise(() => '');
+      return finish('kept', modelBytes, { message: why });
+    }
+
+    let validation: OnnxAdaptReport['validation'];
+    if (valRows) {
+      const loss = (h: Head) => (target.space === 'classification' ? meanCrossEntropy(valRows!.z, valRows!.y, h, target.link) : meanSquaredError(valRows!.z, valRows!.y, h));
+      validation = { before: loss(pre), after: loss(written) };
+      if (!(validation.after <= validation.before)) {
+        return finish('rolled-back', modelBytes, {
+          validation,
+          message: `the update made the validation error worse (${validation.before.toExponential(3)} → ${validation.after.toExponential(3)}); the original model is kept`,
+        });
+      }
+    }
+    if (options.signal?.aborted) throw new AbortError(`${fn}: aborted before writing; nothing was written.`);
+
+    // Write into our own parse of the bytes (the caller's array is never touched).
+    const tw = performance.now();
+    writeOnnxHead(head, written, resolved.fitBias);
+    faultPoint('onnx:write');
+    const d = result.diagnostics;
+    setMetadata(
+      model,
+      METADATA_KEY,
+      JSON.stringify({
+        node: head.name,
+        opType: head.opType,
+        lambda: d.regularization.lambda,
+        regularization: d.regularization.mode,
+        metric: d.metric,
+        rows: d.rows,
+        samples: x.samples,
+        fitBias: resolved.fitBias,
+        space,
+        sourceStatistics: origin,
+        date: new Date().toISOString(),
+      }),
+    );
+    if (options.carrySourceStatistics && source && origin !== 'unlabelled-target') {
+      // The stamp of the head as written (re-read from the tensors, in their stored precision).
+      const stamp = stampOf(findOnnxHead(model, head.name, fn));
+      const carried: EncodedSourceStatistics = embedded !== undefined ? { ...(JSON.parse(embedded) as EncodedSourceStatistics), head: stamp } : encodeSourceStatistics(source, stamp);
+      setMetadata(model, SOURCE_STATISTICS_KEY, JSON.stringify(carried));
+    }
+    const bytes = serializeModel(model);
+    times.write = (performance.now() - tw) / 1000;
+
+    // Verify: the written model (plus the exposed tensors) must reproduce Z·W_new + b_new on x.
+    const tv = performance.now();
+    const verification = await verify(p, bytes, x, written, fed.length > 0 ? { session, initializers: fed.map((f) => f.name) } : undefined);
+    times.verify = (performance.now() - tv) / 1000;
+    if (!verification.passed) {
+      return finish('verification-failed', modelBytes, {
+        validation,
+        verification,
+        message: `the written model's output of "${head.output}" differs from the solution by up to ${verification.maxError.toExponential(3)} (${verification.worst.toFixed(1)}× the float32 tolerance); the original model is kept`,
+      });
+    }
+    return finish('written', bytes, { validation, verification });
   } finally {
     await session.release();
   }
+}
 
-  const base = {
-    result,
-    node: head.name,
-    opType: head.opType,
-    activation: head.activation,
-    space,
-    input: ctx.input.name,
-    feature: head.input,
-    headOutput: head.output,
-    weight: tensorSummary(head.weight, head.weightTensor),
-    bias: head.bias && head.biasTensor ? tensorSummary(head.bias, head.biasTensor) : undefined,
-    samples: x.samples,
-    rows: rowsTotal,
-    mode,
-    sourceStatistics: origin,
-  };
-  const finish = (outcome: OnnxAdaptReport['outcome'], bytes: Uint8Array, extra: Partial<OnnxAdaptReport> = {}): OnnxAdaptResult => ({
-    bytes,
-    report: { ...base, ...extra, outcome, timings: { ...times, total: (performance.now() - t0) / 1000 } },
-  });
-
-  const written = match(result)
-    .with({ kind: 'updated' }, { kind: 'updated-with-cutoff' }, (r) => r.head)
-    .with({ kind: 'declined' }, { kind: 'refused' }, () => undefined)
-    .exhaustive();
-  if (!written) {
-    const why = match(result)
-      .with({ kind: 'declined' }, (r) => `the solver declined (${r.reason}); the pretrained head is kept`)
-      .with({ kind: 'refused' }, (r) => r.message)
-      .otherwise(() => '');
-    return finish('kept', modelBytes, { message: why });
-  }
-
-  let validation: OnnxAdaptReport['validation'];
-  if (valRows) {
-    const loss = (h: Head) => (target.space === 'classification' ? meanCrossEntropy(valRows!.z, valRows!.y, h, target.link) : meanSquaredError(valRows!.z, valRows!.y, h));
-    validation = { before: loss(pre), after: loss(written) };
-    if (!(validation.after <= validation.before)) {
-      return finish('rolled-back', modelBytes, {
-        validation,
-        message: `the update made the validation error worse (${validation.before.toExponential(3)} → ${validation.after.toExponential(3)}); the original model is kept`,
-      });
-    }
-  }
-  if (options.signal?.aborted) throw new AbortError(`${fn}: aborted before writing; nothing was written.`);
-
-  // Write into our own parse of the bytes (the caller's array is never touched).
-  const tw = performance.now();
-  writeOnnxHead(head, written, resolved.fitBias);
-  faultPoint('onnx:write');
-  const d = result.diagnostics;
-  setMetadata(
-    model,
-    METADATA_KEY,
-    JSON.stringify({
-      node: head.name,
-      opType: head.opType,
-      lambda: d.regularization.lambda,
-      regularization: d.regularization.mode,
-      metric: d.metric,
-      rows: d.rows,
-      samples: x.samples,
-      fitBias: resolved.fitBias,
-      space,
-      sourceStatistics: origin,
-      date: new Date().toISOString(),
-    }),
-  );
-  if (options.carrySourceStatistics && source && origin !== 'unlabelled-target') {
-    // The stamp of the head as written (re-read from the tensors, in their stored precision).
-    const stamp = stampOf(findOnnxHead(model, head.name, fn));
-    const carried: EncodedSourceStatistics = embedded !== undefined ? { ...(JSON.parse(embedded) as EncodedSourceStatistics), head: stamp } : encodeSourceStatistics(source, stamp);
-    setMetadata(model, SOURCE_STATISTICS_KEY, JSON.stringify(carried));
-  }
-  const bytes = serializeModel(model);
-  times.write = (performance.now() - tw) / 1000;
-
-  // Verify: the written model (plus the exposed tensors) must reproduce Z·W_new + b_new on x.
-  const tv = performance.now();
-  const verification = await verify(p, bytes, x, written);
-  times.verify = (performance.now() - tv) / 1000;
-  if (!verification.passed) {
-    return finish('verification-failed', modelBytes, {
-      validation,
-      verification,
-      message: `the written model's output of "${head.output}" differs from the solution by up to ${verification.maxError.toExponential(3)} (${verification.worst.toFixed(1)}× the float32 tolerance); the original model is kept`,
-    });
-  }
-  return finish('written', bytes, { validation, verification });
+/** A stored float tensor as a feed, with exactly the values the file holds. */
+function feedOf(fn: string, name: string, tensor: TensorProto): ExtraFeed {
+  const t = readFloatTensor(fn, { storage: 'initializer', name, tensor }, 'head tensor');
+  return { data: t.dtype === 'float64' ? t.data : Float32Array.from(t.data), dims: t.dims };
 }
 
 /** Equal graph outputs from two runs of the same model (floats to 1e-5 relative; other types exactly). */
@@ -661,25 +676,40 @@ function sameOutputs(a: Fetched['data'], e: Fetched['data']): boolean {
 
 /**
  * Runs the written model on x with the head exposed and compares its head output with Z·W_new + b_new, then loads the
- * exact bytes being returned and checks that they run and give the same graph outputs on the first batch.
+ * exact bytes being returned and checks that they run and give the same graph outputs on the first batch. With
+ * `reuse`, the first run is the features' session fed the written values of the head's initializers (read back from
+ * the written model, so exactly what the file holds) instead of a second session over the written model.
  */
-async function verify(p: Prepared, bytes: Uint8Array, x: ShapedInput, written: Head): Promise<{ passed: boolean; samples: number; maxError: number; worst: number }> {
+async function verify(
+  p: Prepared,
+  bytes: Uint8Array,
+  x: ShapedInput,
+  written: Head,
+  reuse?: { readonly session: BatchSession; readonly initializers: readonly string[] },
+): Promise<{ passed: boolean; samples: number; maxError: number; worst: number }> {
   const { head, ctx, model } = p;
   const outputs = model.graph!.output.map((o) => o.name);
   const firstOutputs: Record<string, Fetched['data']> = {};
   let worst = 0, maxError = 0;
-  const exposed = await openSession(ctx, serializeModel(withExtraOutputs(model, [head.input, head.output])), 'written model with the head exposed');
-  try {
-    await exposed.run(x, [head.input, head.output, ...outputs], 'verify', (out, start, end) => {
-      const { z, headOut } = batchRows(ctx.fn, head, out, end - start);
-      const c = compareToHead(z, written, headOut!);
-      worst = Math.max(worst, c.worst);
-      maxError = Math.max(maxError, c.maxError);
-      faultPoint('onnx:verify');
-      if (start === 0) for (const o of outputs) firstOutputs[o] = out[o]!.data.slice();
-    });
-  } finally {
-    await exposed.release();
+  const check = (out: Record<string, Fetched>, start: number, end: number) => {
+    const { z, headOut } = batchRows(ctx.fn, head, out, end - start);
+    const c = compareToHead(z, written, headOut!);
+    worst = Math.max(worst, c.worst);
+    maxError = Math.max(maxError, c.maxError);
+    faultPoint('onnx:verify');
+    if (start === 0) for (const o of outputs) firstOutputs[o] = out[o]!.data.slice();
+  };
+  if (reuse) {
+    const feeds: Record<string, ExtraFeed> = {};
+    for (const name of reuse.initializers) feeds[name] = feedOf(ctx.fn, name, model.graph!.initializer.find((t) => t.name === name)!);
+    await reuse.session.run(x, [head.input, head.output, ...outputs], 'verify', check, feeds);
+  } else {
+    const exposed = await openSession(ctx, serializeModel(withExtraOutputs(model, [head.input, head.output])), 'written model with the head exposed');
+    try {
+      await exposed.run(x, [head.input, head.output, ...outputs], 'verify', check);
+    } finally {
+      await exposed.release();
+    }
   }
   const plain = await openSession(ctx, bytes, 'written model');
   try {

@@ -6,6 +6,10 @@ import { clone, create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import {
   ModelProtoSchema,
   StringStringEntryProtoSchema,
+  TensorShapeProto_DimensionSchema,
+  TensorShapeProtoSchema,
+  TypeProto_TensorSchema,
+  TypeProtoSchema,
   ValueInfoProtoSchema,
   type AttributeProto,
   type GraphProto,
@@ -83,6 +87,30 @@ export function withExtraOutputs(model: ModelProto, names: readonly string[]): M
     present.add(name);
   }
   return copy;
+}
+
+/**
+ * Turns initializers into graph inputs (in place, on a working copy): a session over the copy is then fed their values
+ * with every run, the stored ones or new ones, so one session serves runs with different weights. (An initializer
+ * that stays an initializer cannot be fed: onnxruntime-web accepts feeds for its `inputNames` only, and an initializer
+ * listed as an input does not become one.) Returns the names moved, each with its stored tensor.
+ */
+export function initializersToInputs(model: ModelProto, names: readonly string[]): { name: string; tensor: TensorProto }[] {
+  const graph = model.graph!;
+  const out: { name: string; tensor: TensorProto }[] = [];
+  for (const name of names) {
+    const at = graph.initializer.findIndex((i) => i.name === name);
+    if (at < 0) continue;
+    const t = graph.initializer[at]!;
+    graph.initializer.splice(at, 1);
+    const shape = create(TensorShapeProtoSchema, { dim: t.dims.map((d) => create(TensorShapeProto_DimensionSchema, { value: { case: 'dimValue', value: d } })) });
+    const type = create(TypeProtoSchema, { value: { case: 'tensorType', value: create(TypeProto_TensorSchema, { elemType: t.dataType, shape }) } });
+    const existing = graph.input.find((i) => i.name === name);
+    if (existing) existing.type = type;
+    else graph.input.push(create(ValueInfoProtoSchema, { name, type }));
+    out.push({ name, tensor: t });
+  }
+  return out;
 }
 
 /** Sets (or replaces) a model-level metadata_props entry. */

@@ -180,6 +180,12 @@ export interface Fetched {
   readonly dims: readonly number[];
 }
 
+/** A tensor fed with every batch besides x (e.g. new values for an initializer declared as an input). */
+export interface ExtraFeed {
+  readonly data: Float32Array | Float64Array;
+  readonly dims: readonly number[];
+}
+
 /** An open session over some model bytes; `run` streams x through it in batches. Release it in a `finally`. */
 export interface BatchSession {
   run(
@@ -188,6 +194,8 @@ export interface BatchSession {
     /** Reported to `onProgress`; null runs silently. */
     phase: OnnxProgress['phase'] | null,
     sink: (out: Record<string, Fetched>, start: number, end: number) => void | Promise<void>,
+    /** Fed unchanged with every batch. */
+    feeds?: Readonly<Record<string, ExtraFeed>>,
   ): Promise<void>;
   release(): Promise<void>;
 }
@@ -217,7 +225,8 @@ export function effectiveBatchSize(fn: string, spec: InputSpec, requested: numbe
   return requested;
 }
 
-export async function openSession(ctx: RunContext, bytes: Uint8Array, what: string): Promise<BatchSession> {
+/** Opens a session; `defaults` are fed with every batch of every run (a run's own `feeds` take precedence). */
+export async function openSession(ctx: RunContext, bytes: Uint8Array, what: string, defaults: Readonly<Record<string, ExtraFeed>> = {}): Promise<BatchSession> {
   let session: Ort.InferenceSession;
   try {
     session = await ctx.ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
@@ -226,40 +235,46 @@ export async function openSession(ctx: RunContext, bytes: Uint8Array, what: stri
   }
   // onnxruntime-web sessions are not re-entrant: runs are serialised by awaiting each one in turn.
   return {
-    async run(x, fetches, phase, sink) {
+    async run(x, fetches, phase, sink, feeds = {}) {
       const batch = effectiveBatchSize(ctx.fn, ctx.input, ctx.batchSize, x.samples);
       const type = x.data instanceof Float64Array ? 'float64' : 'float32';
       const wanted = fetches.filter((f) => f !== ctx.input.name);
-      for (let start = 0; start < x.samples; start += batch) {
-        if (ctx.signal?.aborted) throw new AbortError(`${ctx.fn}: aborted during ${phase === 'verify' || phase === null ? 'verification' : 'feature extraction'}; nothing was written.`);
-        const end = Math.min(x.samples, start + batch);
-        const slice = x.data.subarray(start * x.perSample, end * x.perSample);
-        const dims = [end - start, ...x.shape.slice(1)];
-        const feed = new ctx.ort.Tensor(type, slice, dims);
-        let result: Ort.InferenceSession.OnnxValueMapType;
-        try {
-          result = await session.run({ [ctx.input.name]: feed }, wanted);
-        } catch (e) {
-          throw new ShapeError(
-            `${ctx.fn}: onnxruntime failed to run the ${what} on samples ${start}–${end - 1} with input "${ctx.input.name}" of shape [${dims.join(', ')}] (${(e as Error).message}). Check x's shape against the model's input.`,
-            [],
-            dims,
-          );
-        } finally {
-          feed.dispose?.();
-        }
-        const out: Record<string, Fetched> = {};
-        for (const name of fetches) {
-          if (name === ctx.input.name) {
-            out[name] = { data: slice, dims };
-            continue;
+      const extra: Record<string, Ort.Tensor> = {};
+      try {
+        for (const [name, f] of Object.entries({ ...defaults, ...feeds })) extra[name] = new ctx.ort.Tensor(f.data instanceof Float64Array ? 'float64' : 'float32', f.data, [...f.dims]);
+        for (let start = 0; start < x.samples; start += batch) {
+          if (ctx.signal?.aborted) throw new AbortError(`${ctx.fn}: aborted during ${phase === 'verify' || phase === null ? 'verification' : 'feature extraction'}; nothing was written.`);
+          const end = Math.min(x.samples, start + batch);
+          const slice = x.data.subarray(start * x.perSample, end * x.perSample);
+          const dims = [end - start, ...x.shape.slice(1)];
+          const feed = new ctx.ort.Tensor(type, slice, dims);
+          let result: Ort.InferenceSession.OnnxValueMapType;
+          try {
+            result = await session.run({ ...extra, [ctx.input.name]: feed }, wanted);
+          } catch (e) {
+            throw new ShapeError(
+              `${ctx.fn}: onnxruntime failed to run the ${what} on samples ${start}–${end - 1} with input "${ctx.input.name}" of shape [${dims.join(', ')}] (${(e as Error).message}). Check x's shape against the model's input.`,
+              [],
+              dims,
+            );
+          } finally {
+            feed.dispose?.();
           }
-          const t = result[name] as Ort.Tensor | undefined;
-          if (!t) throw new UnsupportedModelError(`${ctx.fn}: onnxruntime returned no tensor "${name}"; only dense tensors can be fetched.`, 'unsupported-dtype');
-          out[name] = { data: t.data, dims: t.dims.map(Number) };
+          const out: Record<string, Fetched> = {};
+          for (const name of fetches) {
+            if (name === ctx.input.name) {
+              out[name] = { data: slice, dims };
+              continue;
+            }
+            const t = result[name] as Ort.Tensor | undefined;
+            if (!t) throw new UnsupportedModelError(`${ctx.fn}: onnxruntime returned no tensor "${name}"; only dense tensors can be fetched.`, 'unsupported-dtype');
+            out[name] = { data: t.data, dims: t.dims.map(Number) };
+          }
+          await sink(out, start, end);
+          if (phase) ctx.onProgress?.({ phase, done: end, total: x.samples });
         }
-        await sink(out, start, end);
-        if (phase) ctx.onProgress?.({ phase, done: end, total: x.samples });
+      } finally {
+        for (const t of Object.values(extra)) t.dispose?.();
       }
     },
     async release() {
