@@ -8,14 +8,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { lvaCallback, computeSourceStatistics } from '../src/adapters/tfjs/index.js';
-import { exp1Data } from './exp1/data.js';
 import { loadModelJson } from './exp1/model.js';
-import { oneHot, PIXELS, targetPool, mnistSplit } from './mnist/data.js';
+import { PIXELS, mnistSplit } from './mnist/data.js';
 import { loadMnistModel } from './mnist/model.js';
 import { machineInfo } from './lib/machine.js';
-import { rng } from './sparsity/harness.js';
+import { exp1Targets, mnistTargets } from './lib/targets.js';
 
 tf.enableProdMode();
 await tf.setBackend('wasm');
@@ -37,32 +36,15 @@ interface Task {
   source: Awaited<ReturnType<typeof computeSourceStatistics>>;
 }
 
-function shuffled(n: number, seed: number): number[] {
-  const r = rng(seed);
-  const idx = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
-  return idx;
-}
 
 async function exp1(): Promise<Task> {
-  const json = readFileSync(new URL('../fixtures/exp1/pretrained.json', import.meta.url), 'utf8');
-  const d = exp1Data();
-  const col = (v: Float64Array, idx: number[]) => tf.tensor2d(Float32Array.from(idx.map((i) => v[i]!)), [idx.length, 1]);
-  const order = shuffled(2000, 937);
-  const pool = order.slice(0, 1000), test = order.slice(1000);
-  const held = { x: col(d.target.x, test), y: col(d.target.y, test) };
+  const { json, held, sourceX, draw } = exp1Targets(tf);
   const model0 = await loadModelJson(tf, json);
-  const source = await computeSourceStatistics(model0, col(d.source.x, Array.from({ length: 2000 }, (_, i) => i)));
+  const source = await computeSourceStatistics(model0, sourceX());
   return {
     name: 'A: Exp 1', width: 64, unit: 'rows', sizes: quick ? [8, 64] : [4, 8, 16, 32, 64, 128, 256, 512], lower: true, source,
     load: () => loadModelJson(tf, json),
-    draw: (n, seed) => {
-      const idx = shuffled(1000, seed * 101 + n).slice(0, n).map((i) => pool[i]!);
-      return { x: col(d.target.x, idx), y: col(d.target.y, idx) };
-    },
+    draw,
     held,
     score: (m) => tf.tidy(() => tf.mean(tf.square(tf.sub(m.predict(held.x, { batchSize: 1000 }) as tf.Tensor, held.y))).dataSync()[0]!),
     fit: (m, x, y, callbacks) => {
@@ -74,36 +56,17 @@ async function exp1(): Promise<Task> {
 }
 
 async function mnist(): Promise<Task> {
-  const pool = targetPool('shift3');
-  const toX = (idx: number[]) => {
-    const x = new Float32Array(idx.length * PIXELS);
-    idx.forEach((i, k) => x.set(pool.images.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS));
-    return tf.tensor2d(x, [idx.length, PIXELS]);
-  };
-  const toY = (idx: number[]) => tf.tensor2d(oneHot(Int32Array.from(idx, (i) => pool.labels[i]!)), [idx.length, 10]);
-  const order = shuffled(pool.n, 4242);
-  const test = order.slice(0, 1000), rest = order.slice(1000);
-  const held = { x: toX(test), y: toY(test) };
-  const heldLabels = Int32Array.from(test, (i) => pool.labels[i]!);
+  const targets = mnistTargets(tf, 'shift3');
+  const held = targets.held;
   const src = mnistSplit().source;
   const m0 = await loadMnistModel(tf, 'linear');
   const source = await computeSourceStatistics(m0, tf.tensor2d(src.images, [src.n, PIXELS]));
   return {
     name: 'B: MNIST shift3', width: 64 + 1, unit: 'per class', sizes: quick ? [2, 10] : [1, 2, 5, 10, 20, 50], lower: false, source,
     load: () => loadMnistModel(tf, 'linear'),
-    draw: (n, seed) => {
-      const picked: number[] = [], seen = new Array<number>(10).fill(0);
-      for (const i of shuffled(rest.length, seed * 977 + n).map((k) => rest[k]!)) {
-        const c = pool.labels[i]!;
-        if (seen[c]! < n) (picked.push(i), seen[c]!++);
-      }
-      return { x: toX(picked), y: toY(picked) };
-    },
+    draw: targets.draw,
     held,
-    score: (m) => tf.tidy(() => {
-      const p = (m.predict(held.x, { batchSize: 1000 }) as tf.Tensor).argMax(1).dataSync();
-      return Array.from(p).reduce((s: number, v, i) => s + (v === heldLabels[i] ? 1 : 0), 0) / 1000;
-    }),
+    score: (m) => targets.accuracy(m),
     fit: (m, x, y, callbacks) => {
       m.compile({ optimizer: tf.train.adam(1e-3), loss: 'meanSquaredError' });
       return m.fit(x, y, { epochs: 30, batchSize: 16, verbose: 0, callbacks });

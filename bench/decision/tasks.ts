@@ -3,14 +3,13 @@
  * draws of n target samples, and a held-out error (lower is better) on target data never used for fitting.
  */
 import * as tf from '@tensorflow/tfjs';
-import { readFileSync } from 'node:fs';
 import { computeSourceStatistics, type FitRecipe } from '../../src/adapters/tfjs/index.js';
 import type { SourceStatistics } from '../../src/core/source-statistics.js';
 import { mulberry32 } from '../../src/core/random.js';
-import { exp1Data } from '../exp1/data.js';
 import { loadModelJson, saveModelJson } from '../exp1/model.js';
-import { oneHot, PIXELS, targetPool, mnistSplit, type ShiftKind } from '../mnist/data.js';
+import { PIXELS, mnistSplit, type ShiftKind } from '../mnist/data.js';
 import { loadMnistModel } from '../mnist/model.js';
+import { exp1Targets, mnistTargets, shuffledIndices as shuffled } from '../lib/targets.js';
 import { cropPairs, permutation, toTensor } from '../deblur/data.js';
 import { deblurSetup } from '../deblur/setup.js';
 
@@ -34,28 +33,13 @@ export interface DecisionTask {
   readonly source: SourceStatistics | undefined;
 }
 
-export function shuffled(n: number, seed: number): number[] {
-  const r = mulberry32(seed);
-  const idx = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
-  return idx;
-}
-
 const mse = (m: tf.LayersModel, x: tf.Tensor, y: tf.Tensor) => tf.tidy(() => tf.mean(tf.square(tf.sub(m.predict(x, { batchSize: 1000 }) as tf.Tensor, y))).dataSync()[0]!);
 
 /** Exp 1 (method.md §7.1), the recipe of bench/callback-threshold.md: Adam 1e-3, 100 epochs, full batch. */
 export async function exp1Task(sizes: readonly number[]): Promise<DecisionTask> {
-  const json = readFileSync(new URL('../../fixtures/exp1/pretrained.json', import.meta.url), 'utf8');
-  const d = exp1Data();
-  const col = (v: Float64Array, idx: number[]) => tf.tensor2d(Float32Array.from(idx.map((i) => v[i]!)), [idx.length, 1]);
-  const order = shuffled(2000, 937);
-  const pool = order.slice(0, 1000), test = order.slice(1000);
-  const held = { x: col(d.target.x, test), y: col(d.target.y, test) };
+  const { json, held, sourceX, draw } = exp1Targets(tf);
   const m0 = await loadModelJson(tf, json);
-  const sx = col(d.source.x, Array.from({ length: 2000 }, (_, i) => i));
+  const sx = sourceX();
   const source = await computeSourceStatistics(m0, sx);
   tf.dispose(sx);
   m0.dispose();
@@ -70,27 +54,14 @@ export async function exp1Task(sizes: readonly number[]): Promise<DecisionTask> 
       m.compile({ optimizer: tf.train.adam(1e-3), loss: 'meanSquaredError' });
       return m;
     },
-    draw: (n, seed) => {
-      const idx = shuffled(1000, seed * 101 + n).slice(0, n).map((i) => pool[i]!);
-      return { x: col(d.target.x, idx), y: col(d.target.y, idx) };
-    },
+    draw,
     error_: (m) => mse(m, held.x, held.y),
   };
 }
 
 /** Shifted MNIST (task B), linear head on one-hot targets; the recipe of bench/callback-threshold.md. Error: 1 − accuracy. */
 export async function mnistTask(kind: ShiftKind, sizes: readonly number[]): Promise<DecisionTask> {
-  const pool = targetPool(kind);
-  const toX = (idx: number[]) => {
-    const x = new Float32Array(idx.length * PIXELS);
-    idx.forEach((i, k) => x.set(pool.images.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS));
-    return tf.tensor2d(x, [idx.length, PIXELS]);
-  };
-  const toY = (idx: number[]) => tf.tensor2d(oneHot(Int32Array.from(idx, (i) => pool.labels[i]!)), [idx.length, 10]);
-  const order = shuffled(pool.n, 4242);
-  const test = order.slice(0, 1000), rest = order.slice(1000);
-  const heldX = toX(test);
-  const heldLabels = Int32Array.from(test, (i) => pool.labels[i]!);
+  const targets = mnistTargets(tf, kind);
   const src = mnistSplit().source;
   const m0 = await loadMnistModel(tf, 'linear');
   const sx = tf.tensor2d(src.images, [src.n, PIXELS]);
@@ -106,19 +77,8 @@ export async function mnistTask(kind: ShiftKind, sizes: readonly number[]): Prom
       m.compile({ optimizer: tf.train.adam(1e-3), loss: 'meanSquaredError' });
       return m;
     },
-    draw: (n, seed) => {
-      const picked: number[] = [], seen = new Array<number>(10).fill(0);
-      for (const i of shuffled(rest.length, seed * 977 + n).map((k) => rest[k]!)) {
-        const c = pool.labels[i]!;
-        if (seen[c]! < n) (picked.push(i), seen[c]!++);
-      }
-      return { x: toX(picked), y: toY(picked) };
-    },
-    error_: (m) =>
-      tf.tidy(() => {
-        const p = (m.predict(heldX, { batchSize: 1000 }) as tf.Tensor).argMax(1).dataSync();
-        return 1 - Array.from(p).reduce((s: number, v, i) => s + (v === heldLabels[i] ? 1 : 0), 0) / heldLabels.length;
-      }),
+    draw: targets.draw,
+    error_: (m) => 1 - targets.accuracy(m),
   };
 }
 
