@@ -344,6 +344,18 @@ async function sourceStatistics(p: Prepared, x: ShapedInput, session?: BatchSess
   }
 }
 
+/** Options of a pass of the model over inputs (source statistics, embedding them): which head, how to feed and run it. */
+export interface OnnxPassOptions {
+  readonly node?: string;
+  readonly inputName?: string;
+  readonly batchSize?: number;
+  readonly signal?: AbortSignal;
+  readonly ort?: OrtModule;
+  readonly onProgress?: (progress: OnnxProgress) => void;
+}
+
+const PASS_KEYS = ['node', 'inputName', 'batchSize', 'signal', 'ort', 'onProgress'] as const;
+
 /**
  * Source statistics of the head's input features on source inputs, streamed in batches (memory O(p²)), for the
  * source-feature metric. Serialise them with `sourceStatisticsToJSON` to ship next to the model.
@@ -353,17 +365,10 @@ async function sourceStatistics(p: Prepared, x: ShapedInput, session?: BatchSess
 export async function computeOnnxSourceStatistics(
   modelBytes: Uint8Array,
   x: ArrayInput,
-  options: {
-    readonly node?: string;
-    readonly inputName?: string;
-    readonly batchSize?: number;
-    readonly signal?: AbortSignal;
-    readonly ort?: OrtModule;
-    readonly onProgress?: (progress: OnnxProgress) => void;
-  } = {},
+  options: OnnxPassOptions = {},
 ): Promise<SourceStatistics> {
   const fn = 'computeOnnxSourceStatistics';
-  rejectUnknownOptions(fn, options, ['node', 'inputName', 'batchSize', 'signal', 'ort', 'onProgress']);
+  rejectUnknownOptions(fn, options, PASS_KEYS);
   const p = await prepare(fn, modelBytes, options);
   return sourceStatistics(p, shapeInput(fn, 'x', x, p.ctx.input));
 }
@@ -388,19 +393,13 @@ function embeddedEntry(model: ModelProto): string | undefined {
 export async function embedOnnxSourceStatistics(
   modelBytes: Uint8Array,
   source: ArrayInput | SourceStatistics,
-  options: {
-    readonly node?: string;
-    readonly inputName?: string;
-    readonly batchSize?: number;
-    readonly signal?: AbortSignal;
-    readonly ort?: OrtModule;
-    readonly onProgress?: (progress: OnnxProgress) => void;
+  options: OnnxPassOptions & {
     /** Of the stored covariance. @defaultValue `'float32'` */
     readonly precision?: 'float32' | 'float64';
   } = {},
 ): Promise<{ readonly bytes: Uint8Array; readonly statistics: AttachedSourceStatistics }> {
   const fn = 'embedOnnxSourceStatistics';
-  rejectUnknownOptions(fn, options, ['node', 'inputName', 'batchSize', 'signal', 'ort', 'onProgress', 'precision']);
+  rejectUnknownOptions(fn, options, [...PASS_KEYS, 'precision']);
   const isStats = source !== null && typeof source === 'object' && (source as SourceStatistics).kind === 'source-statistics';
   // Parse a private copy: protobuf-es keeps bytes fields as views into the buffer it parsed.
   const p = isStats

@@ -10,6 +10,7 @@ export {
   readOnnxSourceStatistics,
   METADATA_KEY,
   type OnnxAdaptOptions,
+  type OnnxPassOptions,
   type OnnxAdaptReport,
   type OnnxAdaptResult,
   type OnnxTargetData,
