@@ -17,7 +17,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
-import { adaptModel, computeSourceStatistics, featureModel, findHead, lvaCallback, type Decision } from '../../src/adapters/tfjs/index.js'; // = lva-transfer/tfjs, from source
+import { adaptModel, computeSourceStatistics, featureModel, findHead, lvaCallback, readHead, writeHead, type AdaptOptions, type Decision } from '../../src/adapters/tfjs/index.js'; // = lva-transfer/tfjs, from source
+import { lvaUpdate } from '../../src/index.js';
 import { machineInfo } from '../lib/machine.js';
 import { writeSvg } from '../lib/plot.js';
 import { median } from '../lib/timing.js';
@@ -47,6 +48,10 @@ const cfg = {
   fitEpochs: Number(arg('fit-epochs') ?? '3'),
   fitLr: Number(arg('fit-lr') ?? '1e-4'),
   out: arg('out') ?? (quick ? 'speech-quick' : 'speech'),
+  /** Addendum: also the default with the utterance of each frame as its `groups` (cross-validation over utterances). */
+  groups: process.argv.includes('--groups'),
+  /** Addendum: closed forms only (skip head GD and fit()). */
+  closedOnly: process.argv.includes('--closed-only'),
 };
 for (const n of cfg.noises) if (!(TARGET_NOISES as readonly string[]).includes(n)) throw new Error(`--noises: ${n} is not a target noise; use ${TARGET_NOISES.join(', ')}`);
 for (const n of cfg.ns) if (!(Number.isInteger(n) && n >= 1)) throw new Error(`--ns: expected positive integers, received ${n}`);
@@ -88,8 +93,8 @@ function predictAll(model: tf.LayersModel, pairs: readonly Featured[]): Float32A
   return split(out, pairs);
 }
 
-type Method = 'unadapted' | 'LVA default (source statistics)' | "LVA 'none' (raw pinv)" | 'GD on the head (val-tuned)' | 'fit() + lvaCallback';
-const METHODS: Method[] = ['unadapted', 'LVA default (source statistics)', "LVA 'none' (raw pinv)", 'GD on the head (val-tuned)', 'fit() + lvaCallback'];
+type Method = 'unadapted' | 'LVA default (source statistics)' | 'LVA default + utterance groups' | "LVA 'none' (raw pinv)" | 'GD on the head (val-tuned)' | 'fit() + lvaCallback';
+const METHODS: Method[] = ['unadapted', 'LVA default (source statistics)', 'LVA default + utterance groups', "LVA 'none' (raw pinv)", 'GD on the head (val-tuned)', 'fit() + lvaCallback'];
 interface Row { noise: NoiseKind; n: number; draw: number; rows: number; method: Method; target: Scores; source: Scores; seconds: number | null; note: string }
 
 /** Tiny PNG encoder (RGB, 8-bit, no filter) for the spectrogram figure. */
@@ -199,10 +204,12 @@ async function main(): Promise<void> {
         const xt = tf.tensor2d(fit.x, [fit.rows, BINS]), yt = tf.tensor2d(fit.y, [fit.rows, BINS]);
         try {
           // --- closed-form heads
-          for (const [method, options] of [
+          const groups = Int32Array.from(pool.slice(0, n).flatMap((p, u) => Array.from({ length: p.x.length / BINS }, () => u)));
+          const closed: [Method, AdaptOptions][] = [
             ['LVA default (source statistics)', { source: stats, batchSize: PREDICT_BATCH }],
             ["LVA 'none' (raw pinv)", { regularization: 'none', batchSize: PREDICT_BATCH }],
-          ] as const) {
+          ];
+          for (const [method, options] of closed) {
             head.setWeights(head0);
             const ta = performance.now();
             const rep = await adaptModel(model, xt, yt, options);
@@ -214,8 +221,24 @@ async function main(): Promise<void> {
           }
           head.setWeights(head0);
 
+          // --- addendum: the default with each frame's utterance as its group. adaptModel has no `groups` option for a
+          // Dense head (every row is its own sample), so this calls the core solver on the frozen features directly.
+          if (cfg.groups) {
+            const ta = performance.now();
+            const th = findHead(model);
+            const z = body.predict(xt, { batchSize: PREDICT_BATCH }) as tf.Tensor;
+            const zm = { rows: fit.rows, cols: z.shape[1]!, data: Float64Array.from(await z.data()) };
+            z.dispose();
+            const res = lvaUpdate(zm, { rows: fit.rows, cols: BINS, data: Float64Array.from(fit.y) }, await readHead(th), { source: stats, groups });
+            if (res.kind === 'updated' || res.kind === 'updated-with-cutoff') writeHead(th, res.head);
+            const seconds = (performance.now() - ta) / 1000;
+            const lam = 'regularization' in res.diagnostics ? res.diagnostics.regularization.lambda.toPrecision(2) : '?';
+            rows.push({ ...common, method: 'LVA default + utterance groups', target: score(targetTest, predictAll(model, targetTest)), source: score(sourceTest, predictAll(model, sourceTest)), seconds, note: `${res.kind}, λ ${lam}` });
+            head.setWeights(head0);
+          }
+
           // --- GD on the head over the frozen features, lr × epochs chosen on the validation utterances
-          {
+          if (!cfg.closedOnly) {
             const ta = performance.now();
             const f = body.predict(xt, { batchSize: PREDICT_BATCH }) as tf.Tensor;
             let best = { mse: Infinity, lr: 0, epochs: 0, w: head0.map((w) => w.clone()) };
@@ -243,7 +266,7 @@ async function main(): Promise<void> {
           }
 
           // --- the user's own fit() of the whole DDAE with lvaCallback added (a fresh copy of the pretrained model)
-          {
+          if (!cfg.closedOnly) {
             const { model: m } = await loadModel(tf, base);
             m.compile({ optimizer: tf.train.adam(cfg.fitLr), loss: 'meanSquaredError' });
             const cb = lvaCallback({ x: xt, y: yt, source: stats, batchSize: PREDICT_BATCH });
