@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
@@ -156,7 +156,42 @@ function spectrogramSvg(panels: { title: string; logMag: Float32Array }[], frame
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W * scale}" height="${height + 16}" viewBox="0 0 ${W * scale} ${height + 16}"><rect width="100%" height="100%" fill="white"/>${parts.join('')}<text x="4" y="${height + 8}" font-family="sans-serif" font-size="11">${caption}</text></svg>\n`;
 }
 
+/** Metric vs N per method and noise (the raw pseudo-inverse is left out: its −15…−55 dB would flatten the other curves). */
+async function plotMetrics(rows: readonly Row[], noises: readonly NoiseKind[], ns: readonly number[], path: string): Promise<void> {
+  const plot: { noise: string; n: number; method: string; metric: string; value: number }[] = [];
+  for (const noise of noises) for (const n of ns) for (const method of METHODS) {
+    if (method === "LVA 'none' (raw pinv)") continue;
+    const rs = rows.filter((r) => r.noise === noise && r.n === n && r.method === method);
+    if (!rs.length) continue;
+    plot.push({ noise, n, method, metric: 'target SI-SDR (dB)', value: mean(rs.map((r) => r.target.siSdr)) });
+    plot.push({ noise, n, method, metric: 'target STOI', value: mean(rs.map((r) => r.target.stoi)) });
+    plot.push({ noise, n, method, metric: 'source SI-SDR (dB, forgetting)', value: mean(rs.map((r) => r.source.siSdr)) });
+  }
+  await writeSvg(path, {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    data: { values: plot },
+    facet: { row: { field: 'metric', type: 'nominal', title: null }, column: { field: 'noise', type: 'nominal', title: null } },
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: 180,
+      height: 150,
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'n', type: 'quantitative', scale: { type: 'log' }, title: 'N target utterances' },
+        y: { field: 'value', type: 'quantitative', scale: { zero: false }, title: null },
+        color: { field: 'method', type: 'nominal', legend: { orient: 'bottom', columns: 3, labelLimit: 320 } },
+      },
+    },
+  } as never);
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--replot')) {
+    // redraw the metrics figure from the committed JSON of a run, without rerunning it
+    const j = JSON.parse(readFileSync(resolve(results, `${cfg.out}.json`), 'utf8')) as { cfg: { noises: NoiseKind[]; ns: number[] }; rows: Row[] };
+    await plotMetrics(j.rows, j.cfg.noises, j.cfg.ns, resolve(results, `${cfg.out}-metrics.svg`));
+    return;
+  }
   tf.enableProdMode();
   await tf.setBackend('wasm');
   const machine = machineInfo();
@@ -357,32 +392,8 @@ async function main(): Promise<void> {
   }
   lines.push('', '<!-- READING -->', '', '![metrics vs N](speech-metrics.svg)', '', '![spectrograms](speech-spectrogram.svg)', '');
 
-  // figures
-  const plot: { noise: string; n: number; method: string; metric: string; value: number }[] = [];
-  for (const noise of cfg.noises) for (const n of cfg.ns) for (const method of METHODS) {
-    const rs = rows.filter((r) => r.noise === noise && r.n === n && r.method === method);
-    if (!rs.length) continue;
-    plot.push({ noise, n, method, metric: 'target SI-SDR (dB)', value: mean(rs.map((r) => r.target.siSdr)) });
-    plot.push({ noise, n, method, metric: 'target STOI', value: mean(rs.map((r) => r.target.stoi)) });
-    plot.push({ noise, n, method, metric: 'source SI-SDR (dB, forgetting)', value: mean(rs.map((r) => r.source.siSdr)) });
-  }
   mkdirSync(results, { recursive: true });
-  await writeSvg(resolve(results, `${cfg.out}-metrics.svg`), {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    data: { values: plot },
-    facet: { row: { field: 'metric', type: 'nominal', title: null }, column: { field: 'noise', type: 'nominal', title: null } },
-    resolve: { scale: { y: 'independent' } },
-    spec: {
-      width: 180,
-      height: 150,
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: { field: 'n', type: 'quantitative', scale: { type: 'log' }, title: 'N target utterances' },
-        y: { field: 'value', type: 'quantitative', scale: { zero: false }, title: null },
-        color: { field: 'method', type: 'nominal', legend: { orient: 'bottom', columns: 3 } },
-      },
-    },
-  } as never);
+  await plotMetrics(rows, cfg.noises, cfg.ns, resolve(results, `${cfg.out}-metrics.svg`));
   const ex = examples[0];
   if (ex) {
     writeFileSync(
