@@ -22,7 +22,18 @@ export class RowCollector {
   /** Rows seen so far. */
   rows = 0;
 
-  constructor(private readonly head: Head, private readonly options: LvaOptions, private readonly budget: number) {}
+  /**
+   * @param sampleGroups - optional group id of every sample, in the order samples are added (e.g. the utterance of
+   *   each frame): rows are then grouped by these ids instead of by sample.
+   */
+  constructor(private readonly head: Head, private readonly options: LvaOptions, private readonly budget: number, private readonly sampleGroups?: ArrayLike<number>) {}
+
+  /** Group ids of the `rows` rows of samples `first`, `first + 1`, … with `per` rows each, or none (every row its own). */
+  private rowGroups(rows: number, first: number, per: number): ArrayLike<number> | undefined {
+    const ids = this.sampleGroups;
+    if (ids) return Array.from({ length: rows }, (_, r) => ids[first + Math.floor(r / per)]!);
+    return per > 1 ? sampleGroups([[rows, per]]).map((g) => g + first) : undefined;
+  }
 
   /** Adds the rows of `samples` consecutive samples (validated by the caller: finite, targets row for row). */
   add(z: Matrix, y: Matrix, samples: number): void {
@@ -36,14 +47,13 @@ export class RowCollector {
       this.firstSample.push(first);
       return;
     }
-    const groupsOf = (rows: number, start: number, per: number) => (per > 1 ? sampleGroups([[rows, per]]).map((g) => g + start) : undefined);
     if (!this.acc) {
       this.acc = new LvaAccumulator(this.head, { fitBias: this.options.fitBias ?? this.head.bias !== undefined });
-      this.zParts.forEach((part, i) => this.acc!.add(part, this.yParts[i]!, groupsOf(part.rows, this.firstSample[i]!, this.perSample[i]!)));
+      this.zParts.forEach((part, i) => this.acc!.add(part, this.yParts[i]!, this.rowGroups(part.rows, this.firstSample[i]!, this.perSample[i]!)));
       this.zParts.length = 0;
       this.yParts.length = 0;
     }
-    this.acc.add(z, y, groupsOf(z.rows, first, perSample));
+    this.acc.add(z, y, this.rowGroups(z.rows, first, perSample));
   }
 
   /**
@@ -63,7 +73,11 @@ export class RowCollector {
     if (this.rows === 0) throw new ShapeError(`${fn}: no target rows were seen; pass at least one target sample.`, [1], [0]);
     const z = vstack(...this.zParts), y = vstack(...this.yParts);
     if (solver) return { result: solver(z, y), mode: 'rows' };
-    const groups = this.perSample.some((k) => k > 1) ? sampleGroups(this.zParts.map((part, i) => [part.rows, this.perSample[i]!] as const)) : undefined;
+    const groups = this.sampleGroups
+      ? this.zParts.flatMap((part, i) => Array.from(this.rowGroups(part.rows, this.firstSample[i]!, this.perSample[i]!)!))
+      : this.perSample.some((k) => k > 1)
+        ? sampleGroups(this.zParts.map((part, i) => [part.rows, this.perSample[i]!] as const))
+        : undefined;
     return { result: lvaUpdate(z, y, this.head, groups ? { ...this.options, groups } : this.options), mode: 'rows' };
   }
 }

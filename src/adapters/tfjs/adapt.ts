@@ -27,7 +27,14 @@ import { findHead, readHead, snapshotHead, writeHead, type HeadKind, type TfjsHe
 export type TensorInput = tf.Tensor | number[] | number[][] | number[][][] | number[][][][] | Float32Array;
 
 /** Options of {@link adaptModel}: the core's solver options plus how to reach the head and the data. */
-export interface AdaptOptions extends Omit<LvaOptions, 'source'> {
+export interface AdaptOptions extends Omit<LvaOptions, 'source' | 'groups'> {
+  /**
+   * One group id per target sample (a row of x), for samples that are not independent — frames of one utterance,
+   * crops of one image, readings of one patient: `'auto'` then chooses λ by cross-validation over whole groups instead
+   * of leaving out single samples, which on correlated samples picks λ too small. Rows of one sample (conv positions,
+   * time steps) always share its group. Regression heads and `adaptModel` only. @defaultValue every sample its own group
+   */
+  readonly groups?: ArrayLike<number>;
   /** Name of the head layer. @defaultValue the Dense/Conv/TimeDistributed(Dense) layer producing the output */
   readonly layer?: string;
   /** Samples per feature-extraction batch. @defaultValue `512` */
@@ -122,8 +129,25 @@ export interface AdaptReport {
 const ADAPT_KEYS = [
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
-  'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard',
+  'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard', 'groups',
 ] as const;
+
+/** Checks `groups` (one finite integer id per sample) against the number of samples. */
+function checkSampleGroups(fn: string, groups: unknown, samples: number): ArrayLike<number> {
+  if (groups === null || typeof groups !== 'object' || typeof (groups as ArrayLike<number>).length !== 'number') {
+    throw new OptionError(`${fn}: groups must be an array with one integer group id per target sample (e.g. the utterance index of each frame); received ${describe(groups)}.`, 'groups');
+  }
+  const g = groups as ArrayLike<number>;
+  if (g.length !== samples) {
+    throw new OptionError(`${fn}: groups has ${g.length} ids but x has ${samples} samples; pass one group id per sample (row of x).`, 'groups');
+  }
+  for (let i = 0; i < g.length; i++) {
+    if (!Number.isInteger(g[i])) throw new OptionError(`${fn}: groups[${i}] is ${String(g[i])}; group ids must be integers (e.g. 0, 1, 2 … per utterance).`, 'groups');
+  }
+  return g;
+}
+
+const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? `an array of ${v.length}` : typeof v);
 
 /** Converts to a tensor, remembering whether we own it (and must dispose it). */
 export function asTensor(value: TensorInput, fn: string, name: string): { tensor: tf.Tensor; owned: boolean } {
@@ -497,6 +521,7 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
   const t0 = performance.now();
   rejectUnknownOptions(fn, options, ADAPT_KEYS);
   if (options.variant === 'perturb') throw new OptionError(`${fn}: the perturb variant needs paired tensors; use adaptModel(model, x, y, { variant: 'perturb', paired }).`, 'variant');
+  if (options.groups !== undefined) throw new OptionError(`${fn}: groups are not supported for datasets yet; collect the batches into tensors and call adaptModel(model, x, y, { groups }).`, 'groups');
   if (!dataset || typeof (dataset as { iterator?: unknown }).iterator !== 'function') {
     throw new ShapeError(`${fn}: dataset must be a tf.data.Dataset of { xs, ys } batches, as passed to model.fitDataset.`, [], []);
   }
@@ -616,6 +641,13 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
     const n = xt.shape[0] ?? 0;
     if (n === 0) throw new ShapeError(`${fn}: x has no samples; pass at least one target sample.`, [1], [0]);
     if (yt.shape[0] !== n) throw new ShapeError(`${fn}: x has ${n} samples but y has ${yt.shape[0]}; pass one target per input sample.`, [n], [yt.shape[0] ?? 0]);
+    const groups = options.groups === undefined ? undefined : checkSampleGroups(fn, options.groups, n);
+    if (groups && (target.space === 'classification' || variant === 'perturb')) {
+      throw new OptionError(
+        `${fn}: groups are supported for the exact variant on regression heads; head "${head.name}" ${target.space === 'classification' ? `ends in '${target.link}' (cross-entropy LVA chooses λ on its own folds; loss: 'mse' fits the logits with groups)` : "is adapted with variant 'perturb'"}.`,
+        'groups',
+      );
+    }
     const pre = await readHead(head);
     const sub = featureModel(model, head);
 
@@ -628,7 +660,7 @@ export async function adaptModel(model: tf.LayersModel, x: TensorInput, y: Tenso
     let mode: 'rows' | 'streamed' = 'rows';
     let tFeatures = 0;
     if (variant === 'exact') {
-      const collector = new RowCollector(pre, coreOptions, budget);
+      const collector = new RowCollector(pre, coreOptions, budget, groups);
       await forEachFeatureBatch(sub, head, xt, batchSize, options.signal, async (rows, start, end) => {
         collect(collector, fn, rows, await targetRows(yt, start, end, head, transform), end - start);
       }, (done, total) => options.onProgress?.({ phase: 'features', done, total }));

@@ -1,0 +1,107 @@
+/**
+ * adaptModel's `groups`: one id per target sample, for samples that are not independent (frames of one utterance).
+ * Checked against the core solver run on features extracted here independently, with the groups expanded by hand;
+ * grouping must change λ on correlated samples (leave-one-sample-out undersmooths there: bench/results/speech.md);
+ * bad groups are refused with the model untouched and no tensor leaked.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { adaptModel, adaptModelFromDataset } from '../../src/adapters/tfjs/index.js';
+import { lvaUpdate, matrix, OptionError } from '../../src/core/index.js';
+import { gaussian, rng } from '../helpers/random.js';
+import { seedWeights, useBackend } from '../helpers/tf.js';
+
+beforeAll(() => useBackend('cpu'));
+
+/** 2 → 16 tanh → Dense(3), functional. */
+function model(seed: number): tf.LayersModel {
+  const input = tf.input({ shape: [2] });
+  const hidden = tf.layers.dense({ units: 16, activation: 'tanh', name: 'hidden' }).apply(input) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 3, name: 'head' }).apply(hidden) as tf.SymbolicTensor;
+  const m = tf.model({ inputs: input, outputs: out });
+  seedWeights(m, seed);
+  return m;
+}
+
+/**
+ * 12 "utterances" × 6 frames: the frames of one utterance are its base input plus 1e-3 jitter, and its targets carry
+ * one shared offset (the utterance's own noise), so frames of an utterance are near-duplicates with correlated errors.
+ */
+function data(seed: number) {
+  const r = rng(seed), G = 12, F = 6;
+  const x: number[][] = [], y: number[][] = [], groups: number[] = [];
+  for (let g = 0; g < G; g++) {
+    const base = [gaussian(r), gaussian(r)], offset = [gaussian(r), gaussian(r), gaussian(r)].map((v) => 0.5 * v);
+    for (let f = 0; f < F; f++) {
+      const xi = base.map((v) => v + 1e-3 * gaussian(r));
+      x.push(xi);
+      y.push([Math.sin(xi[0]!) + offset[0]!, xi[1]! * xi[0]! + offset[1]!, Math.cos(xi[1]!) + offset[2]!]);
+      groups.push(100 + g); // any integer ids
+    }
+  }
+  return { x, y, groups };
+}
+
+async function headAndFeatures(m: tf.LayersModel, x: number[][]) {
+  const [kernel, bias] = m.getLayer('head').getWeights();
+  const sub = tf.model({ inputs: m.inputs, outputs: m.getLayer('hidden').output as tf.SymbolicTensor });
+  const xt = tf.tensor2d(x);
+  const z = sub.predict(xt) as tf.Tensor;
+  const Z = matrix(x.length, 16, Float64Array.from(await z.data()));
+  const head = { weights: matrix(16, 3, Float64Array.from(await kernel!.data())), bias: Float64Array.from(await bias!.data()) };
+  tf.dispose([xt, z]);
+  return { Z, head };
+}
+
+describe('adaptModel groups', () => {
+  it('chooses λ over whole groups: the same head as the core solver with the groups expanded by hand', async () => {
+    const m = model(1), d = data(2);
+    const { Z, head } = await headAndFeatures(m, d.x);
+    const Y = matrix(d.y.length, 3, Float64Array.from(d.y.flat()));
+    const ref = lvaUpdate(Z, Y, head, { groups: d.groups });
+    const plain = lvaUpdate(Z, Y, head);
+    expect(ref.kind === 'updated' || ref.kind === 'updated-with-cutoff').toBe(true);
+    if (ref.kind !== 'updated' && ref.kind !== 'updated-with-cutoff') return;
+    // the grouping matters here: leave-one-frame-out sees the frame's twins and picks a smaller λ
+    expect(ref.diagnostics.regularization.lambda).toBeGreaterThan(plain.diagnostics.regularization.lambda * 2);
+
+    const before = tf.memory().numTensors;
+    const report = await adaptModel(m, d.x, d.y, { groups: d.groups });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(report.outcome).toBe('written');
+    expect(report.result.diagnostics.regularization.selection?.validation).toEqual({ kind: 'grouped-k-fold', groups: 12, folds: 5 });
+    expect(report.result.diagnostics.regularization.lambda).toBeCloseTo(ref.diagnostics.regularization.lambda, 10);
+    const written = Array.from(await m.getLayer('head').getWeights()[0]!.data());
+    const expected = Array.from(ref.head.weights.data, Math.fround);
+    for (let i = 0; i < written.length; i++) expect(written[i]).toBeCloseTo(expected[i]!, 5);
+    m.dispose();
+  });
+
+  it('streamed rows keep the groups (K-fold over them from the accumulator’s statistics)', async () => {
+    const m = model(3), d = data(4);
+    const report = await adaptModel(m, d.x, d.y, { groups: d.groups, maxRowValuesInMemory: 16 * 8, batchSize: 8 });
+    expect(report.mode).toBe('streamed');
+    expect(report.result.diagnostics.regularization.selection?.validation).toMatchObject({ kind: 'grouped-k-fold', groups: 12 });
+    m.dispose();
+  });
+
+  it('refuses bad groups, classification heads and datasets, leaving the model as it was', async () => {
+    const m = model(5), d = data(6);
+    const weights = m.getWeights().map((w) => Array.from(w.dataSync()));
+    const before = tf.memory().numTensors;
+    await expect(adaptModel(m, d.x, d.y, { groups: d.groups.slice(1) })).rejects.toThrow(/groups has 71 ids but x has 72 samples; pass one group id per sample/);
+    await expect(adaptModel(m, d.x, d.y, { groups: d.groups.map((g) => g + 0.5) })).rejects.toThrow(/groups\[0\] is 100.5; group ids must be integers/);
+    await expect(adaptModel(m, d.x, d.y, { groups: 'utterance' as never })).rejects.toBeInstanceOf(OptionError);
+    const ds = tf.data.array(d.x.map((v, i) => ({ xs: v, ys: d.y[i]! }))).batch(8) as never; // tensors only when iterated
+    await expect(adaptModelFromDataset(m, ds, { groups: d.groups })).rejects.toThrow(/groups are not supported for datasets yet/);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(m.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(weights);
+
+    const input = tf.input({ shape: [2] });
+    const out = tf.layers.dense({ units: 3, activation: 'softmax', name: 'cls' }).apply(tf.layers.dense({ units: 8, activation: 'tanh' }).apply(input) as tf.SymbolicTensor) as tf.SymbolicTensor;
+    const clf = tf.model({ inputs: input, outputs: out });
+    const labels = d.groups.map((g) => g % 3);
+    await expect(adaptModel(clf, d.x, tf.oneHot(labels, 3), { groups: d.groups })).rejects.toThrow(/groups are supported for the exact variant on regression heads; head "cls" ends in 'softmax'/);
+    m.dispose();
+    clf.dispose();
+  });
+});
