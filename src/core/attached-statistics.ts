@@ -7,7 +7,7 @@
  * a large mean; the moment is rebuilt as M = n·(C + μμᵀ). A 512-wide head is 131,328 stored values: 690 KB of base64 in
  * float32 (under tfjs's 1 MB user-defined-metadata warning), 1.4 MB in float64.
  */
-import { LvaError, OptionError, ShapeError } from './errors.js';
+import { describeValue, LvaError, OptionError, ShapeError } from './errors.js';
 import type { Head } from './head.js';
 import type { SourceStatistics } from './source-statistics.js';
 
@@ -259,5 +259,23 @@ export function checkAttachedStatistics(fn: string, attached: AttachedSourceStat
         `If the layers below the head were trained, recompute them from source inputs.`,
       'allowStaleSourceStatistics',
     );
+  }
+}
+
+/**
+ * Checks the adapters' options that choose the statistics: `allowStaleSourceStatistics` and `carrySourceStatistics`
+ * are booleans, and `unlabelled` is `{ x }` and not given together with `source`.
+ */
+export function checkStatisticsOptions(
+  fn: string,
+  options: { readonly source?: unknown; readonly unlabelled?: unknown; readonly allowStaleSourceStatistics?: unknown; readonly carrySourceStatistics?: unknown },
+): void {
+  for (const k of ['allowStaleSourceStatistics', 'carrySourceStatistics'] as const) {
+    if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new OptionError(`${fn}: ${k} must be a boolean; received ${describeValue(options[k])}.`, k);
+  }
+  if (options.unlabelled === undefined) return;
+  if (options.source !== undefined) throw new OptionError(`${fn}: pass source or unlabelled, not both; source statistics, when you have them, are the better metric.`, 'unlabelled');
+  if (!options.unlabelled || typeof options.unlabelled !== 'object' || !('x' in options.unlabelled)) {
+    throw new OptionError(`${fn}: unlabelled must be { x: targetInputs } (inputs without labels); received ${describeValue(options.unlabelled)}.`, 'unlabelled');
   }
 }

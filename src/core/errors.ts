@@ -52,3 +52,12 @@ const ERROR_NAMES = [
 export function isLvaError(e: unknown): e is LvaError {
   return e instanceof LvaError || (e instanceof Error && ERROR_NAMES.includes(e.name));
 }
+
+/** A short description of a value received where something else was expected, for error messages. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  return typeof v === 'object' ? `an object with keys ${Object.keys(v as object).slice(0, 6).join(', ') || '(none)'}` : `${typeof v} ${String(v).slice(0, 40)}`;
+}

@@ -10,6 +10,7 @@ import { rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
 import {
   checkAttachedStatistics,
+  checkStatisticsOptions,
   decodeSourceStatistics,
   encodeSourceStatistics,
   headFingerprint,
@@ -476,16 +477,8 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
       'fitBias',
     );
   }
-  for (const k of ['allowStaleSourceStatistics', 'carrySourceStatistics'] as const) {
-    if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new OptionError(`${fn}: ${k} must be a boolean; received ${describeValue(options[k])}.`, k);
-  }
+  checkStatisticsOptions(fn, options);
   // Statistics embedded in the model stand in for an absent `source` (checked against the head before any pass).
-  if (options.unlabelled !== undefined) {
-    if (options.source !== undefined) throw new OptionError(`${fn}: pass source or unlabelled, not both; source statistics, when you have them, are the better metric.`, 'unlabelled');
-    if (!options.unlabelled || typeof options.unlabelled !== 'object' || !('x' in options.unlabelled)) {
-      throw new OptionError(`${fn}: unlabelled must be { x: targetInputs } (inputs without labels); received ${describeValue(options.unlabelled)}.`, 'unlabelled');
-    }
-  }
   const embedded = options.source === undefined && options.unlabelled === undefined ? embeddedEntry(model) : undefined;
   const attached = embedded !== undefined ? decodeSourceStatistics(embedded, fn) : undefined;
   if (attached) checkAttachedStatistics(fn, attached, { name: head.name, width: head.inputWidth, fingerprint: headFingerprint(pre) }, options.allowStaleSourceStatistics === true, CARRY_HINT);

@@ -19,6 +19,7 @@ import {
   type ValueInfoProto,
 } from 'onnx-buf';
 import { InvalidModelError, UnsupportedModelError } from './errors.js';
+import { describeValue } from '../../core/errors.js';
 
 /** TensorProto.DataType values this adapter names in messages (the full enum lives in onnx.proto). */
 const DATA_TYPES: Record<number, string> = {
@@ -114,18 +115,12 @@ export function initializersToInputs(model: ModelProto, names: readonly string[]
 }
 
 /** Sets (or replaces) a model-level metadata_props entry. */
+export { describeValue };
+
 export function setMetadata(model: ModelProto, key: string, value: string): void {
   const existing = model.metadataProps.find((p) => p.key === key);
   if (existing) existing.value = value;
   else model.metadataProps.push(create(StringStringEntryProtoSchema, { key, value }));
-}
-
-export function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'undefined';
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
-  if (Array.isArray(v)) return `an array of length ${v.length}`;
-  return typeof v === 'object' ? `an object with keys ${Object.keys(v as object).slice(0, 6).join(', ') || '(none)'}` : `${typeof v} ${String(v).slice(0, 40)}`;
 }
 
 // ---------------------------------------------------------------------------------------------------- attributes

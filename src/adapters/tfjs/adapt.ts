@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
 import { RowCollector } from '../../core/row-collector.js';
-import { OptionError, ShapeError } from '../../core/errors.js';
+import { describeValue, OptionError, ShapeError } from '../../core/errors.js';
 import { applyHead, type Head } from '../../core/head.js';
 import { lvaUpdateFromResidue, sampleGroups, type LvaResult } from '../../core/lva.js';
 import { lvaClassify } from '../../core/classification.js';
@@ -10,6 +10,7 @@ import { rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
 import {
   checkAttachedStatistics,
+  checkStatisticsOptions,
   decodeSourceStatistics,
   encodeSourceStatistics,
   headFingerprint,
@@ -135,7 +136,7 @@ const ADAPT_KEYS = [
 /** Checks `groups` (one finite integer id per sample) against the number of samples. */
 function checkSampleGroups(fn: string, groups: unknown, samples: number): ArrayLike<number> {
   if (groups === null || typeof groups !== 'object' || typeof (groups as ArrayLike<number>).length !== 'number') {
-    throw new OptionError(`${fn}: groups must be an array with one integer group id per target sample (e.g. the utterance index of each frame); received ${describe(groups)}.`, 'groups');
+    throw new OptionError(`${fn}: groups must be an array with one integer group id per target sample (e.g. the utterance index of each frame); received ${describeValue(groups)}.`, 'groups');
   }
   const g = groups as ArrayLike<number>;
   if (g.length !== samples) {
@@ -146,8 +147,6 @@ function checkSampleGroups(fn: string, groups: unknown, samples: number): ArrayL
   }
   return g;
 }
-
-const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? `an array of ${v.length}` : typeof v);
 
 /** Converts to a tensor, remembering whether we own it (and must dispose it). */
 export function asTensor(value: TensorInput, fn: string, name: string): { tensor: tf.Tensor; owned: boolean } {
@@ -355,31 +354,18 @@ interface ResolvedSource {
 }
 
 async function resolveSource(fn: string, model: tf.LayersModel, head: TfjsHead, pre: Head, options: AdaptOptions, batchSize: number): Promise<ResolvedSource> {
-  for (const k of ['allowStaleSourceStatistics', 'carrySourceStatistics'] as const) {
-    if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new OptionError(`${fn}: ${k} must be a boolean; received ${JSON.stringify(options[k])}.`, k);
-  }
-  if (options.unlabelled !== undefined) {
-    if (options.source) throw new OptionError(`${fn}: pass source or unlabelled, not both; source statistics, when you have them, are the better metric.`, 'unlabelled');
-    if (!options.unlabelled || typeof options.unlabelled !== 'object' || !('x' in options.unlabelled)) {
-      throw new OptionError(`${fn}: unlabelled must be { x: targetInputs } (inputs without labels); received ${options.unlabelled === null ? 'null' : typeof options.unlabelled}.`, 'unlabelled');
-    }
-    const stats = await computeSourceStatistics(model, options.unlabelled.x, {
+  checkStatisticsOptions(fn, options);
+  const compute = (x: TensorInput) =>
+    computeSourceStatistics(model, x, {
       batchSize,
       ...(options.layer ? { layer: options.layer } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
-    return { stats, origin: 'unlabelled-target' };
-  }
+  if (options.unlabelled !== undefined) return { stats: await compute(options.unlabelled.x), origin: 'unlabelled-target' };
   if (options.source) {
     if ('kind' in options.source) return { stats: options.source, origin: 'explicit' };
-    const stats = await computeSourceStatistics(model, options.source.x, {
-      batchSize,
-      ...(options.layer ? { layer: options.layer } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
-    return { stats, origin: 'explicit' };
+    return { stats: await compute(options.source.x), origin: 'explicit' };
   }
   const encoded = attachedEntry(model, head);
   if (encoded === undefined) return { stats: undefined, origin: 'none' };
