@@ -23,9 +23,9 @@ import { machineInfo } from '../lib/machine.js';
 import { writeSvg } from '../lib/plot.js';
 import { median } from '../lib/timing.js';
 import { SOURCE_NOISES, TARGET_NOISES, TARGET_SNRS, makePairs, utterances, type NoiseKind } from './data.js';
-import { BINS, HOP, N_FFT, resynthesise, spectralMse } from './features.js';
-import { siSdr, stoi } from './metrics.js';
+import { BINS, HOP, N_FFT, resynthesise } from './features.js';
 import { loadModel } from './model.js';
+import { predictAll as predictPairs, score, type Scores } from './evaluate.js';
 import { SEEDS, featurise, pretrainPairs, sourceTestPairs, stack, targetPairs, type Featured } from './sets.js';
 import { writeWav } from './wav.js';
 
@@ -65,33 +65,8 @@ const PREDICT_BATCH = 4096;
 const drawSeeds = (d: number) => ({ utterances: SEEDS.adapt + 10 * d, pairs: 13 + 100 * d, noise: 3 + 10 * d });
 const VAL_SEEDS = { utterances: 6006, pairs: 16, noise: 7 };
 
-interface Scores { mse: number; siSdr: number; stoi: number }
 const mean = (a: readonly number[]) => a.reduce((s, v) => s + v, 0) / a.length;
-
-function score(pairs: readonly Featured[], predicted: Float32Array[] | null): Scores {
-  const per = pairs.map((p, i) => {
-    const est = predicted ? predicted[i]! : p.x;
-    const span = (p.spec.frames - 1) * HOP + N_FFT;
-    const clean = p.clean.subarray(0, span);
-    const wave = predicted ? resynthesise(est, p.spec) : p.noisy.subarray(0, span);
-    return { mse: spectralMse(est, p.y), siSdr: siSdr(clean, wave), stoi: stoi(clean, wave, 16000) };
-  });
-  return { mse: mean(per.map((s) => s.mse)), siSdr: mean(per.map((s) => s.siSdr)), stoi: mean(per.map((s) => s.stoi)) };
-}
-
-function split(out: Float32Array, pairs: readonly Featured[]): Float32Array[] {
-  let o = 0;
-  return pairs.map((p) => {
-    const r = out.slice(o, o + p.x.length);
-    o += p.x.length;
-    return r;
-  });
-}
-function predictAll(model: tf.LayersModel, pairs: readonly Featured[]): Float32Array[] {
-  const all = stack(pairs);
-  const out = tf.tidy(() => (model.predict(tf.tensor2d(all.x, [all.rows, BINS]), { batchSize: PREDICT_BATCH }) as tf.Tensor).dataSync() as Float32Array);
-  return split(out, pairs);
-}
+const predictAll = (model: tf.LayersModel, pairs: readonly Featured[]) => predictPairs(model, pairs, PREDICT_BATCH);
 
 type Method = 'unadapted' | 'LVA default (source statistics)' | 'LVA default + utterance groups' | "LVA 'none' (raw pinv)" | 'GD on the head (val-tuned)' | 'fit() + lvaCallback';
 const METHODS: Method[] = ['unadapted', 'LVA default (source statistics)', 'LVA default + utterance groups', "LVA 'none' (raw pinv)", 'GD on the head (val-tuned)', 'fit() + lvaCallback'];

@@ -15,10 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { adaptModel, type AdaptOptions } from '../../src/adapters/tfjs/index.js'; // = lva-transfer/tfjs, from source
 import { machineInfo } from '../lib/machine.js';
 import { TARGET_NOISES, type NoiseKind } from './data.js';
-import { BINS, HOP, N_FFT, resynthesise, spectralMse } from './features.js';
-import { siSdr, stoi } from './metrics.js';
+import { BINS } from './features.js';
 import { loadModel } from './model.js';
-import { featurise, pretrainPairs, sourceTestPairs, stack, targetPairs, type Featured } from './sets.js';
+import { predictAll, score, type Scores } from './evaluate.js';
+import { featurise, pretrainPairs, sourceTestPairs, stack, targetPairs } from './sets.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 function arg(name: string, def: string): string {
@@ -33,37 +33,6 @@ const cfg = {
   sourceStats: Number(arg('source-stats', '8')),
 };
 if (!(TARGET_NOISES as readonly string[]).includes(cfg.noise)) throw new Error(`--noise must be one of ${TARGET_NOISES.join(', ')}; received ${cfg.noise}`);
-
-interface Scores {
-  mse: number;
-  siSdr: number;
-  stoi: number;
-}
-
-const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
-
-/** Scores of `predicted` log-magnitudes (or the noisy input itself when null) on every pair, then their means. */
-function score(pairs: readonly Featured[], predicted: Float32Array[] | null): Scores {
-  const per = pairs.map((p, i) => {
-    const est = predicted ? predicted[i]! : p.x;
-    const span = (p.spec.frames - 1) * HOP + N_FFT;
-    const clean = p.clean.subarray(0, span);
-    const wave = predicted ? resynthesise(est, p.spec) : p.noisy.subarray(0, span);
-    return { mse: spectralMse(est, p.y), siSdr: siSdr(clean, wave), stoi: stoi(clean, wave, 16000) };
-  });
-  return { mse: mean(per.map((s) => s.mse)), siSdr: mean(per.map((s) => s.siSdr)), stoi: mean(per.map((s) => s.stoi)) };
-}
-
-function predictAll(model: tf.LayersModel, pairs: readonly Featured[]): Float32Array[] {
-  const all = stack(pairs);
-  const out = tf.tidy(() => (model.predict(tf.tensor2d(all.x, [all.rows, BINS]), { batchSize: 4096 }) as tf.Tensor).dataSync() as Float32Array);
-  let o = 0;
-  return pairs.map((p) => {
-    const r = out.slice(o, o + p.x.length);
-    o += p.x.length;
-    return r;
-  });
-}
 
 async function main(): Promise<void> {
   tf.enableProdMode();
