@@ -90,6 +90,34 @@ const CALLBACK_KEYS = [
 
 const DECISION_CODE = { analytic: 0, 'warm-start': 1, 'gradient-descent': 2, 'kept-pretrained': 3 } as const;
 
+/** Errors that reject fit() instead of falling back to gradient descent: bad configuration, aborts, foreign errors. */
+function isConfigurationError(e: unknown): boolean {
+  return e instanceof OptionError || (isLvaError(e) && e.name === 'ShapeError') || e instanceof AbortError || !isLvaError(e);
+}
+
+/**
+ * What an adaptation report amounts to, for both decision paths: a written head is `written` (analytic, or
+ * warm-start before fit()); a rolled-back, refused or unwritten one falls back to gradient descent; a declined one
+ * keeps the pretrained model when `mayKeep`, else falls back too. `why` prefixes the decline's reason.
+ */
+function decisionOfReport(report: AdaptReport, reason: string, written: 'analytic' | 'warm-start', why: string, mayKeep: boolean, choice?: AdaptationChoice): Decision {
+  const c = choice ? { choice } : {};
+  return match(report.outcome)
+    .with('written', (): Decision => ({ kind: written, reason, report, ...c }))
+    .with('rolled-back', (): Decision => ({ kind: 'gradient-descent', reason: `the analytic head made the validation loss worse (${report.validation?.before} → ${report.validation?.after}); restored`, report, ...c }))
+    .with('kept', (): Decision =>
+      match(report.result)
+        .with({ kind: 'declined' }, (r): Decision =>
+          mayKeep
+            ? { kind: 'kept-pretrained', reason: `${why}; solver declined (${r.reason}): keeping the pretrained model`, report, ...c }
+            : { kind: 'gradient-descent', reason: `solver declined (${r.reason})`, report, ...c },
+        )
+        .with({ kind: 'refused' }, (r): Decision => ({ kind: 'gradient-descent', reason: `solver refused: ${r.message}`, report, ...c }))
+        .otherwise((): Decision => ({ kind: 'gradient-descent', reason: 'the update was not written', report, ...c })),
+    )
+    .exhaustive();
+}
+
 /**
  * A `tf.Callback` that decides, from the target data, between the pretrained model, the closed-form LVA head and the
  * fit() it is added to, and applies the choice. Add it to an unchanged `model.fit(x, y, { callbacks: [lvaCallback({ x, y })] })`.
@@ -192,22 +220,9 @@ export class LvaCallback extends tf.Callback {
     const applyHead = async (then: 'stop' | 'fit'): Promise<Decision> => {
       try {
         const report = await adaptModel(model, x, y, adaptOptions);
-        return match(report.outcome)
-          .with('written', (): Decision => (then === 'stop' ? { kind: 'analytic', reason: choice.reason, report, choice } : { kind: 'warm-start', reason: choice.reason, report, choice }))
-          .with('rolled-back', (): Decision => ({ kind: 'gradient-descent', reason: `the analytic head made the validation loss worse (${report.validation?.before} → ${report.validation?.after}); restored`, report, choice }))
-          .with('kept', (): Decision =>
-            match(report.result)
-              .with({ kind: 'declined' }, (r): Decision =>
-                onDecline !== 'gradient-descent'
-                  ? { kind: 'kept-pretrained', reason: `${choice.reason}; solver declined (${r.reason}): keeping the pretrained model`, report, choice }
-                  : { kind: 'gradient-descent', reason: `solver declined (${r.reason})`, report, choice },
-              )
-              .with({ kind: 'refused' }, (r): Decision => ({ kind: 'gradient-descent', reason: `solver refused: ${r.message}`, report, choice }))
-              .otherwise((): Decision => ({ kind: 'gradient-descent', reason: 'the update was not written', report, choice })),
-          )
-          .exhaustive();
+        return decisionOfReport(report, choice.reason, then === 'stop' ? 'analytic' : 'warm-start', choice.reason, onDecline !== 'gradient-descent', choice);
       } catch (e) {
-        if (e instanceof OptionError || (isLvaError(e) && e.name === 'ShapeError') || e instanceof AbortError || !isLvaError(e)) throw e;
+        if (isConfigurationError(e)) throw e;
         return { kind: 'gradient-descent', reason: `analytic path unavailable: ${(e as Error).message}`, choice };
       }
     };
@@ -275,20 +290,9 @@ export class LvaCallback extends tf.Callback {
         // The head before the update, so that a veto by onDecision can restore it (as documented).
         undo ??= head.layer.getWeights().map((w) => w.clone());
         const report = streamed ?? (await adaptModel(model, x!, y!, adaptOptions));
-        decision = match(report.outcome)
-          .with('written', (): Decision => (sparse ? { kind: 'analytic', reason: `${why}: closed-form head`, report } : { kind: 'warm-start', reason: `${why}: head set analytically, then gradient descent`, report }))
-          .with('rolled-back', (): Decision => ({ kind: 'gradient-descent', reason: `the analytic head made the validation loss worse (${report.validation?.before} → ${report.validation?.after}); restored`, report }))
-          .with('kept', (): Decision =>
-            match(report.result)
-              .with({ kind: 'declined' }, (r): Decision =>
-                sparse && onDecline !== 'gradient-descent'
-                  ? { kind: 'kept-pretrained', reason: `${why}; solver declined (${r.reason}): keeping the pretrained model`, report }
-                  : { kind: 'gradient-descent', reason: `solver declined (${r.reason})`, report },
-              )
-              .with({ kind: 'refused' }, (r): Decision => ({ kind: 'gradient-descent', reason: `solver refused: ${r.message}`, report }))
-              .otherwise((): Decision => ({ kind: 'gradient-descent', reason: 'the update was not written', report })),
-          )
-          .exhaustive();
+        decision = sparse
+          ? decisionOfReport(report, `${why}: closed-form head`, 'analytic', why, onDecline !== 'gradient-descent')
+          : decisionOfReport(report, `${why}: head set analytically, then gradient descent`, 'warm-start', why, false);
       }
       if (onDecision?.({ decision, model }) === 'gradient-descent' && decision.kind !== 'gradient-descent') {
         if (undo && decision.report?.outcome === 'written') head.layer.setWeights(undo);
@@ -296,7 +300,7 @@ export class LvaCallback extends tf.Callback {
       }
     } catch (e) {
       // Bad configuration (unknown options, mismatched shapes) rejects fit() here, with the weights untouched.
-      if (e instanceof OptionError || (isLvaError(e) && e.name === 'ShapeError') || e instanceof AbortError || !isLvaError(e)) throw e;
+      if (isConfigurationError(e)) throw e;
       decision = { kind: 'gradient-descent', reason: `analytic path unavailable: ${(e as Error).message}` };
       onDecision?.({ decision, model }); // called with every decision; there is nothing to veto here
     } finally {
