@@ -53,7 +53,7 @@ export interface LvaCallbackOptions extends AdaptOptions {
   readonly fit?: { readonly shuffle?: boolean; readonly classWeight?: tf.ModelFitArgs['classWeight'] } | undefined;
   /** Seconds the cross-validated fits may take (estimated before they start); above it the prior decides. @defaultValue `5` */
   readonly budgetSeconds?: number;
-  /** Cross-validation folds over samples. @defaultValue `'auto'` (leave-one-out up to 10 samples, 5 up to 200, 3 above; stratified by class) */
+  /** Cross-validation folds over samples. @defaultValue `'auto'` (as chooseAdaptation's folds: leave-one-out up to 10 samples, or up to the head's width for one row per sample within the budget; 5 up to 200, 3 above; stratified by class) */
   readonly folds?: number | 'auto';
   /** Standard errors of paired evidence needed to overturn the prior. @defaultValue `2` */
   readonly evidence?: number;

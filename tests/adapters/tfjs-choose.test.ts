@@ -83,6 +83,24 @@ describe('chooseAdaptation', () => {
     tf.dispose([x, xh, y, yh]);
   });
 
+  it("folds 'auto': leave-one-out while the rows do not exceed the head's width (17 here), 5 folds above, explicit folds as given", async () => {
+    const model = mlp(11);
+    const foldsFor = async (n: number, folds?: number) => {
+      const x = randomTensor([n, 4], 12 + n), y = driftTargets(13, x, 0.01);
+      try {
+        const c = await chooseAdaptation(model, x, y, { epochs: 1, batchSize: 8 }, { budgetSeconds: Infinity, ...(folds ? { folds } : {}) });
+        return c.kind === 'cross-validated' ? c.folds : c.kind;
+      } finally {
+        tf.dispose([x, y]);
+      }
+    };
+    expect(await foldsFor(14)).toBe(14);
+    expect(await foldsFor(17)).toBe(17);
+    expect(await foldsFor(18)).toBe(5);
+    expect(await foldsFor(14, 4)).toBe(4);
+    model.dispose();
+  });
+
   it('leaves the model bit-identical, leaks no tensor, reports progress, and adaptByChoice applies the chosen path', async () => {
     const model = mlp(10, () => tf.train.adam(0.01)), reference = mlp(10);
     const x = randomTensor([30, 4], 11), y = driftTargets(12, x, 0.01);

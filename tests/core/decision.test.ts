@@ -106,6 +106,27 @@ describe('decideFromFolds', () => {
     expect(decideFromFolds([{ path: 'head', losses: prior }, { path: 'fit', losses: head }], fold, k, 'head').path).toBe('head');
   });
 
+  it('leave-one-out with extrapolated end rows: the row mean is against the head, the fold log-ratio (with its own size test) for it', () => {
+    // 16 leave-one-out folds: the head is 4× better on 14 rows and 30× worse on the two rows at the ends of the
+    // input range (extrapolation), so its row-level mean loss is worse than the fit's.
+    const m = 16, f16 = folds(m, m);
+    const fitLoss = Array.from({ length: m }, (_, i) => 2e-3 * (1 + 0.1 * (i % 4)));
+    const headLoss = fitLoss.map((v, i) => (i === 0 || i === m - 1 ? 30 * v : v / 4));
+    const g = pairedGain(fitLoss, headLoss, f16, m);
+    expect(g.mean).toBeLessThan(0);
+    expect(g.foldWins).toBe(14);
+    expect(g.logRatio).toBeGreaterThan(g.logRatioSe);
+    const out = decideFromFolds([{ path: 'fit', losses: fitLoss }, { path: 'head', losses: headLoss }], f16, m, 'fit');
+    expect(out).toMatchObject({ path: 'head', overridden: true });
+    expect(out.candidates.find((c) => c.path === 'head')?.evidenceBy).toBe('folds');
+    expect(out.reason).toMatch(/head beats the prior fit fold by fold, its held-out loss 0\.4\d*× the prior's .* won 14\/16 folds\), though its mean CV loss is/);
+    // The log-ratio never moves a safe prior to a fit, and a log-ratio below log(1/(1 − minRelativeGain)) is no gain.
+    expect(decideFromFolds([{ path: 'head', losses: fitLoss }, { path: 'fit', losses: headLoss }], f16, m, 'head').path).toBe('head');
+    const tiny = fitLoss.map((v) => v * 0.995);
+    expect(decideFromFolds([{ path: 'fit', losses: fitLoss }, { path: 'head', losses: tiny }], f16, m, 'fit').path).toBe('fit');
+    expect(decideFromFolds([{ path: 'fit', losses: fitLoss }, { path: 'head', losses: tiny }], f16, m, 'fit', { minRelativeGain: 0 }).path).toBe('head');
+  });
+
   it('among several convincing candidates, the lowest CV loss wins; keep can win too', () => {
     const prior = Array.from({ length: n }, () => 2);
     const out = decideFromFolds(
@@ -157,5 +178,13 @@ describe('folds', () => {
     expect(autoFolds(200)).toBe(5);
     expect(autoFolds(201)).toBe(3);
     expect(autoFolds(500, 50)).toBe(3);
+  });
+
+  it('autoFolds with a leave-one-out bound (the head width): leave-one-out up to it, never below 10, classes still cap', () => {
+    expect(autoFolds(16, undefined, 33)).toBe(16);
+    expect(autoFolds(33, undefined, 33)).toBe(33);
+    expect(autoFolds(34, undefined, 33)).toBe(5);
+    expect(autoFolds(8, undefined, 4)).toBe(8);
+    expect(autoFolds(30, 3, 64)).toBe(3);
   });
 });

@@ -45,7 +45,12 @@ export interface ChoiceProgress {
 
 /** Options of {@link chooseAdaptation}: the solver options of {@link adaptModel} plus how to decide. */
 export interface ChooseOptions extends AdaptOptions {
-  /** Cross-validation folds over samples, or `'auto'` (leave-one-out up to 10 samples, 5 up to 200, 3 above; stratified for classes). @defaultValue `'auto'` */
+  /**
+   * Cross-validation folds over samples, or `'auto'`: leave-one-out up to 10 samples, and up to the head's width when
+   * every sample is one row and leave-one-out fits the budget (the closed-form head's learning curve is steep there);
+   * otherwise 5 up to 200 samples, 3 above; stratified for classes, at most the smallest class count.
+   * @defaultValue `'auto'`
+   */
   readonly folds?: number | 'auto';
   /**
    * Seconds the cross-validated fits may take, estimated before they start as folds × epochs × steps per epoch ×
@@ -296,12 +301,14 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
 
     const labels = await classLabels(head, yt, outRank);
     const smallest = labels ? Math.min(...(() => { const c = new Map<number, number>(); for (const l of labels) c.set(l, (c.get(l) ?? 0) + 1); return [...c.values()]; })()) : undefined;
-    const k = folds === 'auto' ? autoFolds(n, smallest) : Math.min(folds, n);
+    // One row per sample and no more rows than the head is wide: leave one out (folds of 4/5 understate the head
+    // there); dropped back to the usual folds below when leave-one-out would not fit the budget.
+    const kUsual = folds === 'auto' ? autoFolds(n, smallest) : Math.min(folds, n);
+    let k = folds === 'auto' && rows === n && rows <= width ? autoFolds(n, smallest, width) : kUsual;
     if (k < 2) {
       const why = labels && smallest !== undefined && smallest < 2 ? `some class has ${smallest} example, and leaving out the only example of a class hides what a fit would learn from it` : `${n} samples are too few to hold any out`;
       return { kind: 'blind', ...base, path: prior, prior, reason: `${priorWhy}; cross-validation cannot see a gain here (${why}), so the prior stands`, seconds: seconds(t0) };
     }
-    const fold = assignFolds(n, k, mulberry32(seed ?? 1), labels);
 
     // The budget: every cross-validated fit costs epochs × steps per epoch × the measured time of one step.
     const fits = (paths.includes('fit') ? 1 : 0) + (paths.includes('head-then-fit') ? 1 : 0);
@@ -322,8 +329,9 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
           steps.push(seconds(tStep));
         }
         const perStep = steps.sort((a, b) => a - b)[1]!;
-        const nTrain = Math.ceil((n * (k - 1)) / k);
-        estimated = k * fits * recipe.epochs * Math.ceil(nTrain / fitBatch) * perStep;
+        const cost = (folds: number) => folds * fits * recipe.epochs * Math.ceil(Math.ceil((n * (folds - 1)) / folds) / fitBatch) * perStep;
+        estimated = cost(k);
+        if (estimated > budget && k > kUsual) (k = kUsual), (estimated = cost(k));
       } finally {
         tf.dispose([xb, yb]);
       }
@@ -335,6 +343,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
       };
     }
 
+    const fold = assignFolds(n, k, mulberry32(seed ?? 1), labels);
     // A clone for scoring even when no fit is cross-validated (its compiled loss scores every candidate).
     if (!clone) clone = (await tf.models.modelFromJSON({ modelTopology: model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'] })) as tf.LayersModel;
     const c = clone;
