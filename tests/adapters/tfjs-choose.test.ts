@@ -155,7 +155,7 @@ describe('chooseAdaptation', () => {
     tf.dispose([x, y]);
   });
 
-  it('over the budget, or blind (1 example per class), the prior stands and the reason says why', async () => {
+  it('over the budget, or blind (1 example per class), the prior stands (a classification head: the fit) and the reason says why', async () => {
     const model = mlp(16);
     const x = randomTensor([30, 4], 17), y = randomTensor([30, 1], 18);
     const over = await chooseAdaptation(model, x, y, { epochs: 50 }, { budgetSeconds: 0 });
@@ -169,6 +169,20 @@ describe('chooseAdaptation', () => {
     const blind: AdaptationChoice = await chooseAdaptation(clf, xc, yc, { epochs: 5 }, { budgetSeconds: Infinity });
     expect(blind).toMatchObject({ kind: 'blind', path: 'fit', prior: 'fit' }); // 3 rows > 0.25 × 9
     expect(blind.reason).toMatch(/cross-validation cannot see a gain here \(some class has 1 example/);
+    // Blind where the prior is the closed form (3 rows ≤ 0.25 × 49): a classification head takes the fit, as the
+    // benchmarks justify; blindPath 'prior' keeps the threshold's head; a regression head too few to fold keeps it.
+    const wide = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 48, activation: 'tanh' }), tf.layers.dense({ units: 3, activation: 'softmax', name: 'head' })] });
+    seedWeights(wide, 22);
+    wide.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
+    const toFit = await chooseAdaptation(wide, xc, yc, { epochs: 5 }, { budgetSeconds: Infinity });
+    expect(toFit).toMatchObject({ kind: 'blind', path: 'fit', prior: 'head' });
+    expect(toFit.reason).toMatch(/so your fit\(\) runs: for a classification head at 1 example per class .* blindPath: 'prior' keeps head/);
+    expect(await chooseAdaptation(wide, xc, yc, { epochs: 5 }, { budgetSeconds: Infinity, blindPath: 'prior' })).toMatchObject({ kind: 'blind', path: 'head', prior: 'head' });
+    await expect(chooseAdaptation(wide, xc, yc, { epochs: 5 }, { blindPath: 'fit' as 'prior' })).rejects.toThrow(/blindPath must be 'auto' or 'prior'; received string fit\./);
+    const x2 = randomTensor([2, 4], 23), y2 = randomTensor([2, 1], 24);
+    expect(await chooseAdaptation(model, x2, y2, { epochs: 5 }, { budgetSeconds: Infinity })).toMatchObject({ kind: 'blind', path: 'head', prior: 'head' });
+    wide.dispose();
+    tf.dispose([x2, y2]);
     // Two per class: stratified folds, every class in every training split.
     const x6 = randomTensor([6, 4], 21), y6 = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2], 'int32'), 3).toFloat();
     expect(await chooseAdaptation(clf, x6, y6, { epochs: 5 }, { budgetSeconds: Infinity })).toMatchObject({ kind: 'cross-validated', folds: 2 });

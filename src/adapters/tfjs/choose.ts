@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
 import { assignFolds, autoFolds, decideFromFolds, DEFAULT_EVIDENCE, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
-import { isLvaError, OptionError, ShapeError } from '../../core/errors.js';
+import { describeValue, isLvaError, OptionError, ShapeError } from '../../core/errors.js';
 import { rejectUnknownOptions } from '../../core/options.js';
 import { mulberry32 } from '../../core/random.js';
 import type { SourceStatistics } from '../../core/source-statistics.js';
@@ -66,6 +66,14 @@ export interface ChooseOptions extends AdaptOptions {
   readonly safeEvidence?: number;
   /** Minimum paired gain relative to the prior's CV loss. @defaultValue `0.02` */
   readonly minRelativeGain?: number;
+  /**
+   * The path taken where cross-validation is blind (one example of some class): `'prior'` keeps the sparsity
+   * threshold's path; the default, `'auto'`, takes your fit() for a classification head when it can run (on MNIST
+   * shift and noise at 1 example per class it beat the closed form in 10 of 10 draws and never did worse than not
+   * adapting, bench/results/decision.md) and the prior otherwise.
+   * @defaultValue `'auto'`
+   */
+  readonly blindPath?: 'auto' | 'prior';
   /** Candidate paths. `'head-then-fit'` doubles the fits' cost. @defaultValue `['keep', 'head', 'fit']` */
   readonly candidates?: readonly AdaptationPath[];
   /** Seed of the fold assignment. @defaultValue `1` */
@@ -121,7 +129,7 @@ const CHOOSE_KEYS = [
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
   'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard',
-  'folds', 'budgetSeconds', 'priorRowsPerFeature', 'evidence', 'safeEvidence', 'minRelativeGain', 'candidates', 'seed', 'onFold',
+  'folds', 'budgetSeconds', 'priorRowsPerFeature', 'evidence', 'safeEvidence', 'minRelativeGain', 'blindPath', 'candidates', 'seed', 'onFold',
 ] as const;
 const PATHS: readonly AdaptationPath[] = ['keep', 'head', 'fit', 'head-then-fit'];
 
@@ -221,7 +229,9 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
   const batchSize = options.batchSize ?? 512;
   const fitBatch = recipe.batchSize ?? 32;
   if (!(Number.isInteger(fitBatch) && fitBatch >= 1)) throw new OptionError(`${fn}: recipe.batchSize must be a positive integer; received ${String(recipe.batchSize)}.`, 'batchSize');
-  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence, safeEvidence, minRelativeGain, candidates: _c, seed, onFold, validation: _v, onProgress: _o, ...adaptRest } = options;
+  const blindPath = options.blindPath ?? 'auto';
+  if (blindPath !== 'auto' && blindPath !== 'prior') throw new OptionError(`${fn}: blindPath must be 'auto' or 'prior'; received ${describeValue(options.blindPath)}.`, 'blindPath');
+  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence, safeEvidence, minRelativeGain, blindPath: _bp, candidates: _c, seed, onFold, validation: _v, onProgress: _o, ...adaptRest } = options;
 
   const owned: tf.Tensor[] = [];
   const take = (v: TensorInput, name: string) => {
@@ -307,7 +317,12 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     let k = folds === 'auto' && rows === n && rows <= width ? autoFolds(n, smallest, width) : kUsual;
     if (k < 2) {
       const why = labels && smallest !== undefined && smallest < 2 ? `some class has ${smallest} example, and leaving out the only example of a class hides what a fit would learn from it` : `${n} samples are too few to hold any out`;
-      return { kind: 'blind', ...base, path: prior, prior, reason: `${priorWhy}; cross-validation cannot see a gain here (${why}), so the prior stands`, seconds: seconds(t0) };
+      // Blind with classes: the benchmarks, not the sparsity threshold (tuned on a regression task), say what to do.
+      const toFit = blindPath === 'auto' && labels !== undefined && prior !== 'fit' && paths.includes('fit');
+      const then = toFit
+        ? `, so your fit() runs: for a classification head at 1 example per class it beat the closed form in 10 of 10 benchmark draws (MNIST shift and noise) and never did worse than not adapting; blindPath: 'prior' keeps ${prior}`
+        : ', so the prior stands';
+      return { kind: 'blind', ...base, path: toFit ? 'fit' : prior, prior, reason: `${priorWhy}; cross-validation cannot see a gain here (${why})${then}`, seconds: seconds(t0) };
     }
 
     // The budget: every cross-validated fit costs epochs × steps per epoch × the measured time of one step.
@@ -434,7 +449,7 @@ export interface ChoiceApplied {
  */
 export async function adaptByChoice(model: tf.LayersModel, x: TensorInput, y: TensorInput, recipe: FitRecipe, options: ChooseOptions = {}): Promise<ChoiceApplied> {
   const choice = await chooseAdaptation(model, x, y, recipe, options);
-  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence: _e, safeEvidence: _se, minRelativeGain: _m, candidates: _c, seed: _s, onFold: _o, ...adaptOptions } = options;
+  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence: _e, safeEvidence: _se, minRelativeGain: _m, blindPath: _bp, candidates: _c, seed: _s, onFold: _o, ...adaptOptions } = options;
   const fit = async () => {
     const xt = asTensor(x, 'adaptByChoice', 'x'), yt = asTensor(y, 'adaptByChoice', 'y');
     try {
