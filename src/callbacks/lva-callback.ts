@@ -57,6 +57,8 @@ export interface LvaCallbackOptions extends AdaptOptions {
   readonly folds?: number | 'auto';
   /** Standard errors of paired evidence needed to overturn the prior. @defaultValue `2` */
   readonly evidence?: number;
+  /** Where cross-validation is blind (1 example of some class): `'auto'` lets a classification head's fit() run, `'prior'` keeps the threshold's path (as chooseAdaptation's blindPath). @defaultValue `'auto'` */
+  readonly blindPath?: 'auto' | 'prior';
   /** Called after every candidate × fold of the cross-validation (they can take seconds). */
   readonly onFold?: ((progress: ChoiceProgress) => void) | undefined;
   /** When cross-validation declines to adapt on sparse data: keep the pretrained model, or fine-tune anyway. @defaultValue `'keep'` */
@@ -82,7 +84,7 @@ export interface LvaCallbackOptions extends AdaptOptions {
 export const DEFAULT_ROWS_PER_FEATURE = 0.25;
 
 const CALLBACK_KEYS = [
-  'x', 'y', 'dataset', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose', 'fit', 'budgetSeconds', 'folds', 'evidence', 'onFold',
+  'x', 'y', 'dataset', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose', 'fit', 'budgetSeconds', 'folds', 'evidence', 'blindPath', 'onFold',
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'loss', 'signal', 'onProgress',
   'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard',
@@ -171,7 +173,7 @@ export class LvaCallback extends tf.Callback {
 
   override async onTrainBegin(): Promise<void> {
     const model = this.model as tf.LayersModel;
-    const { x, y, dataset, rowsPerFeature, warmStart, onDecline, onDecision, verbose, fit, budgetSeconds, folds, evidence, onFold, ...adaptOptions } = this.options;
+    const { x, y, dataset, rowsPerFeature, warmStart, onDecline, onDecision, verbose, fit, budgetSeconds, folds, evidence, blindPath, onFold, ...adaptOptions } = this.options;
     this.releaseSnapshots();
     this.abortedAt = undefined;
     this.epoch = (this.params?.['initialEpoch'] as number | undefined) ?? 0;
@@ -186,6 +188,7 @@ export class LvaCallback extends tf.Callback {
           ...(budgetSeconds !== undefined ? { budgetSeconds } : {}),
           ...(folds !== undefined ? { folds } : {}),
           ...(evidence !== undefined ? { evidence } : {}),
+          ...(blindPath !== undefined ? { blindPath } : {}),
           ...(onFold ? { onFold } : {}),
         }, fit);
       } else await this.decide(model, x, y, dataset, rowsPerFeature, warmStart, onDecline, onDecision, verbose, adaptOptions);
@@ -204,7 +207,7 @@ export class LvaCallback extends tf.Callback {
     onDecision: LvaCallbackOptions['onDecision'],
     verbose: boolean | undefined,
     adaptOptions: AdaptOptions,
-    chooser: { candidates?: AdaptationPath[]; budgetSeconds?: number; folds?: number | 'auto'; evidence?: number; onFold?: (p: ChoiceProgress) => void },
+    chooser: { candidates?: AdaptationPath[]; budgetSeconds?: number; folds?: number | 'auto'; evidence?: number; blindPath?: 'auto' | 'prior'; onFold?: (p: ChoiceProgress) => void },
     fit: LvaCallbackOptions['fit'],
   ): Promise<void> {
     const params = this.params ?? {};

@@ -170,6 +170,26 @@ describe('lvaCallback', () => {
     tf.dispose([x, y]);
   });
 
+  it('one example per class (cross-validation blind): a classification head lets fit() run; blindPath: prior keeps the closed form', async () => {
+    // Head width 17 ≥ 4 × 2 rows: the threshold's prior is the closed form.
+    const x = randomTensor([2, 4], 12, 2), y = tf.oneHot(tf.tensor1d([0, 1], 'int32'), 2);
+    const a = mlp(13, 'softmax'), b = mlp(13, 'softmax'), plain = mlp(13, 'softmax');
+    const cb = lvaCallback({ x, y, budgetSeconds: Infinity });
+    const history = await a.fit(x, y, { epochs: 3, batchSize: 2, shuffle: false, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.kind).toBe('gradient-descent');
+    expect(cb.decision?.choice).toMatchObject({ kind: 'blind', path: 'fit', prior: 'head' });
+    expect(history.epoch).toEqual([0, 1, 2]);
+    // fit() ran as written: the same weights as the same fit() without the callback.
+    await plain.fit(x, y, { epochs: 3, batchSize: 2, shuffle: false, verbose: 0 });
+    const [wa, wp] = [await values(a), await values(plain)];
+    wa.forEach((w, i) => w.forEach((v, j) => expect(v).toBeCloseTo(wp[i]![j]!, 5)));
+    const cbPrior = lvaCallback({ x, y, budgetSeconds: Infinity, blindPath: 'prior', regularization: 0.05 });
+    await b.fit(x, y, { epochs: 3, batchSize: 2, callbacks: [cbPrior], verbose: 0 });
+    expect(cbPrior.decision?.kind).toBe('analytic');
+    [a, b, plain].forEach((m) => m.dispose());
+    tf.dispose([x, y]);
+  });
+
   it('falls back to gradient descent, and says why, when the head is unsupported', async () => {
     const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 3, name: 'fc' }), tf.layers.dense({ units: 2, activation: 'relu', name: 'head' })] });
     seedWeights(model, 12);
