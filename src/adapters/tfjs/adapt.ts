@@ -6,7 +6,7 @@ import { applyHead, type Head } from '../../core/head.js';
 import { lvaUpdateFromResidue, sampleGroups, type LvaResult } from '../../core/lva.js';
 import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
-import { rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
+import { checkSampleGroups, rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
 import {
   checkAttachedStatistics,
@@ -132,21 +132,6 @@ const ADAPT_KEYS = [
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
   'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard', 'groups',
 ] as const;
-
-/** Checks `groups` (one finite integer id per sample) against the number of samples. */
-function checkSampleGroups(fn: string, groups: unknown, samples: number): ArrayLike<number> {
-  if (groups === null || typeof groups !== 'object' || typeof (groups as ArrayLike<number>).length !== 'number') {
-    throw new OptionError(`${fn}: groups must be an array with one integer group id per target sample (e.g. the utterance index of each frame); received ${describeValue(groups)}.`, 'groups');
-  }
-  const g = groups as ArrayLike<number>;
-  if (g.length !== samples) {
-    throw new OptionError(`${fn}: groups has ${g.length} ids but x has ${samples} samples; pass one group id per sample (row of x).`, 'groups');
-  }
-  for (let i = 0; i < g.length; i++) {
-    if (!Number.isInteger(g[i])) throw new OptionError(`${fn}: groups[${i}] is ${String(g[i])}; group ids must be integers (e.g. 0, 1, 2 … per utterance).`, 'groups');
-  }
-  return g;
-}
 
 /** Converts to a tensor, remembering whether we own it (and must dispose it). */
 export function asTensor(value: TensorInput, fn: string, name: string): { tensor: tf.Tensor; owned: boolean } {

@@ -8,9 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
-import { assignFolds, autoFolds, decideFromFolds, DEFAULT_EVIDENCE, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
+import { assignFolds, assignGroupFolds, autoFolds, countGroups, decideFromFolds, DEFAULT_EVIDENCE, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
 import { isLvaError, OptionError, ShapeError } from '../../core/errors.js';
-import { rejectUnknownOptions } from '../../core/options.js';
+import { checkSampleGroups, rejectUnknownOptions } from '../../core/options.js';
 import { mulberry32 } from '../../core/random.js';
 import type { SourceStatistics } from '../../core/source-statistics.js';
 import { adaptModel, asTensor, computeSourceStatistics, readSourceStatistics, targetSpace, type AdaptOptions, type AdaptReport, type TensorInput } from './adapt.js';
@@ -45,7 +45,10 @@ export interface ChoiceProgress {
 
 /** Options of {@link chooseAdaptation}: the solver options of {@link adaptModel} plus how to decide. */
 export interface ChooseOptions extends AdaptOptions {
-  /** Cross-validation folds over samples, or `'auto'` (leave-one-out up to 10 samples, 5 up to 200, 3 above; stratified for classes). @defaultValue `'auto'` */
+  /**
+   * Cross-validation folds over samples — over groups when `groups` is given — or `'auto'` (leave-one-out up to 10
+   * samples or groups, 5 up to 200, 3 above; stratified for classes when there are no groups). @defaultValue `'auto'`
+   */
   readonly folds?: number | 'auto';
   /**
    * Seconds the cross-validated fits may take, estimated before they start as folds × epochs × steps per epoch ×
@@ -84,6 +87,8 @@ interface ChoiceBase {
   readonly reason: string;
   readonly samples: number;
   readonly rows: number;
+  /** Distinct sample groups, when `groups` was given: the folds then held out whole groups. */
+  readonly groups?: number | undefined;
   /** Wall time of the decision. */
   readonly seconds: number;
 }
@@ -116,7 +121,7 @@ const CHOOSE_KEYS = [
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
   'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard',
-  'folds', 'budgetSeconds', 'priorRowsPerFeature', 'evidence', 'safeEvidence', 'minRelativeGain', 'candidates', 'seed', 'onFold',
+  'folds', 'budgetSeconds', 'priorRowsPerFeature', 'evidence', 'safeEvidence', 'minRelativeGain', 'candidates', 'seed', 'onFold', 'groups',
 ] as const;
 const PATHS: readonly AdaptationPath[] = ['keep', 'head', 'fit', 'head-then-fit'];
 
@@ -216,7 +221,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
   const batchSize = options.batchSize ?? 512;
   const fitBatch = recipe.batchSize ?? 32;
   if (!(Number.isInteger(fitBatch) && fitBatch >= 1)) throw new OptionError(`${fn}: recipe.batchSize must be a positive integer; received ${String(recipe.batchSize)}.`, 'batchSize');
-  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence, safeEvidence, minRelativeGain, candidates: _c, seed, onFold, validation: _v, onProgress: _o, ...adaptRest } = options;
+  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence, safeEvidence, minRelativeGain, candidates: _c, seed, onFold, validation: _v, onProgress: _o, groups: groupsOption, ...adaptRest } = options;
 
   const owned: tf.Tensor[] = [];
   const take = (v: TensorInput, name: string) => {
@@ -233,13 +238,21 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     if (n === 0) throw new ShapeError(`${fn}: x has no samples; pass the target data.`, [1], [0]);
     if (yt.shape[0] !== n) throw new ShapeError(`${fn}: x has ${n} samples but y has ${yt.shape[0]}; pass one target per input sample.`, [n], [yt.shape[0] ?? 0]);
     const outRank = model.outputs[0]!.shape.length;
+    const groups = groupsOption === undefined ? undefined : checkSampleGroups(fn, groupsOption, n);
+    const groupCount = groups ? countGroups(groups) : undefined;
 
     // Which candidates exist: the head needs a supported head layer, the fit a loss and a cloneable optimizer.
     const unavailable: string[] = [];
     let head: TfjsHead | undefined;
     try {
       head = findHead(model, options.layer);
-      targetSpace(head, fn, options.loss);
+      const target = targetSpace(head, fn, options.loss);
+      if (groups && target.space === 'classification') {
+        throw new OptionError(
+          `${fn}: groups are supported for regression heads; head "${head.name}" ends in '${target.link}' (cross-entropy LVA chooses λ on its own folds over samples). Pass loss: 'mse' to fit the logits with groups, or leave groups out.`,
+          'groups',
+        );
+      }
     } catch (e) {
       if (!isLvaError(e) || e.name !== 'UnsupportedModelError') throw e;
       head = undefined;
@@ -285,7 +298,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     const units = rows > n ? n : rows;
     const sparse = head !== undefined && units <= priorRpf * width;
     const counted = rows > n ? `${n} samples (${rows} rows)` : `${n} rows`;
-    const base = { samples: n, rows };
+    const base = { samples: n, rows, ...(groupCount !== undefined ? { groups: groupCount } : {}) };
     const paths = wanted.filter((p) => (p === 'keep' ? true : p === 'head' ? head !== undefined : p === 'fit' ? newOptimizer !== undefined : head !== undefined && newOptimizer !== undefined));
     const prior: AdaptationPath = sparse ? 'head' : newOptimizer ? 'fit' : head ? 'head' : 'keep';
     const priorWhy = head ? `prior: ${counted} ${sparse ? '≤' : '>'} ${priorRpf} × width ${width} → ${prior}` : `prior: ${prior}`;
@@ -294,14 +307,26 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
       return { kind: 'single-candidate', ...base, path: prior, prior, unavailable: unavailable.join('; '), reason: `${priorWhy}; only one path available (${unavailable.join('; ') || 'candidates'})`, seconds: seconds(t0) };
     }
 
-    const labels = await classLabels(head, yt, outRank);
+    // With groups the folds hold out whole groups and count groups; they are not stratified by class (a group may
+    // hold several classes, and splitting it to balance them would defeat the grouping).
+    const labels = groups ? undefined : await classLabels(head, yt, outRank);
     const smallest = labels ? Math.min(...(() => { const c = new Map<number, number>(); for (const l of labels) c.set(l, (c.get(l) ?? 0) + 1); return [...c.values()]; })()) : undefined;
-    const k = folds === 'auto' ? autoFolds(n, smallest) : Math.min(folds, n);
-    if (k < 2) {
-      const why = labels && smallest !== undefined && smallest < 2 ? `some class has ${smallest} example, and leaving out the only example of a class hides what a fit would learn from it` : `${n} samples are too few to hold any out`;
+    const cvUnits = groupCount ?? n;
+    const k = folds === 'auto' ? autoFolds(cvUnits, smallest) : Math.min(folds, cvUnits);
+    // The head's own 'auto' λ cross-validates over the groups of each fold's training part: it needs 3 of them.
+    const innerGroups = groupCount !== undefined && k >= 2 ? groupCount - Math.ceil(groupCount / k) : Infinity;
+    const innerBlind = paths.some((p) => p === 'head' || p === 'head-then-fit') && typeof options.regularization !== 'number' && innerGroups < 3;
+    if (k < 2 || innerBlind) {
+      const why = labels && smallest !== undefined && smallest < 2
+        ? `some class has ${smallest} example, and leaving out the only example of a class hides what a fit would learn from it`
+        : groupCount !== undefined
+          ? k < 2
+            ? `${groupCount} groups are too few to hold whole groups out`
+            : `with ${groupCount} groups in ${k} folds a fold trains on ${innerGroups} groups, too few for the head to choose λ over groups (3 needed)`
+          : `${n} samples are too few to hold any out`;
       return { kind: 'blind', ...base, path: prior, prior, reason: `${priorWhy}; cross-validation cannot see a gain here (${why}), so the prior stands`, seconds: seconds(t0) };
     }
-    const fold = assignFolds(n, k, mulberry32(seed ?? 1), labels);
+    const fold = groups ? assignGroupFolds(groups, k, mulberry32(seed ?? 1)) : assignFolds(n, k, mulberry32(seed ?? 1), labels);
 
     // The budget: every cross-validated fit costs epochs × steps per epoch × the measured time of one step.
     const fits = (paths.includes('fit') ? 1 : 0) + (paths.includes('head-then-fit') ? 1 : 0);
@@ -366,7 +391,8 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
         for (const path of paths) {
           if (options.signal?.aborted) throw new AbortError(`${fn}: aborted during cross-validation; the model was not changed.`);
           const put = (v: ArrayLike<number>) => test.forEach((row, j) => (losses.get(path)![row] = v[j]!));
-          const headOn = async (): Promise<AdaptReport> => adaptModel(c, xTr, yTr, headOptions);
+          // The head of a fold gets the groups of its training rows, so that its λ, too, is chosen over whole groups.
+          const headOn = async (): Promise<AdaptReport> => adaptModel(c, xTr, yTr, groups ? { ...headOptions, groups: train.map((row) => groups[row]!) } : headOptions);
           const fitOn = async () => {
             compileFresh();
             await c.fit(xTr, yTr, { epochs: recipe.epochs, batchSize: fitBatch, shuffle: recipe.shuffle ?? true, verbose: 0, ...(recipe.classWeight ? { classWeight: recipe.classWeight } : {}) });
@@ -397,7 +423,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
       }
     }
     const table: CandidateLosses[] = paths.map((p) => ({ path: p, losses: losses.get(p)! }));
-    const outcome = decideFromFolds(table, fold, k, prior, { evidence: evidence ?? DEFAULT_EVIDENCE, ...(safeEvidence !== undefined ? { safeEvidence } : {}), ...(minRelativeGain !== undefined ? { minRelativeGain } : {}) });
+    const outcome = decideFromFolds(table, fold, k, prior, { evidence: evidence ?? DEFAULT_EVIDENCE, ...(safeEvidence !== undefined ? { safeEvidence } : {}), ...(minRelativeGain !== undefined ? { minRelativeGain } : {}), ...(groupCount !== undefined ? { heldOut: `folds over ${groupCount} groups` } : {}) });
     return {
       kind: 'cross-validated', ...base, path: outcome.path, prior, overridden: outcome.overridden, folds: k, candidates: outcome.candidates, estimatedSeconds: estimated,
       heldOut: { fold, losses: Object.fromEntries(losses) },
@@ -451,7 +477,7 @@ const num = (v: number) => (Number.isFinite(v) ? (Math.abs(v) >= 1e-3 && Math.ab
 
 /** A readable table of a decision: every candidate's CV loss ± SE and its paired gain over the prior. */
 export function formatChoice(choice: AdaptationChoice): string {
-  const head = `decision: ${choice.path} (prior ${choice.prior}; ${choice.samples} samples; ${choice.seconds.toFixed(2)} s)`;
+  const head = `decision: ${choice.path} (prior ${choice.prior}; ${choice.samples} samples${choice.groups !== undefined ? ` in ${choice.groups} groups, folds over whole groups` : ''}; ${choice.seconds.toFixed(2)} s)`;
   return match(choice)
     .with({ kind: 'cross-validated' }, (c) => {
       const rows = c.candidates.map((q) => {
