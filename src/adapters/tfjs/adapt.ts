@@ -483,7 +483,9 @@ export async function carrySourceStatistics(model: tf.LayersModel, options: { re
 
 /**
  * One element of a dataset for {@link adaptModelFromDataset} (the shape `fitDataset` takes), optionally with `groups`:
- * one integer group id per sample of the batch (a tensor or an array), in every element or in none.
+ * one integer group id per sample of the batch (a tensor or an array), in every element or in none. The same dataset
+ * given to `model.fitDataset` (e.g. with `lvaCallback({ dataset })`) trains fine, but tfjs 4.22's fitDataset does not
+ * dispose fields other than xs/ys: one groups tensor stays allocated per batch it trains on.
  */
 export type DatasetBatch = { readonly xs: tf.Tensor; readonly ys: tf.Tensor; readonly groups?: tf.Tensor | readonly number[] } & tf.TensorContainerObject;
 
