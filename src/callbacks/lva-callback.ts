@@ -53,7 +53,7 @@ export interface LvaCallbackOptions extends AdaptOptions {
   readonly fit?: { readonly shuffle?: boolean; readonly classWeight?: tf.ModelFitArgs['classWeight'] } | undefined;
   /** Seconds the cross-validated fits may take (estimated before they start); above it the prior decides. @defaultValue `5` */
   readonly budgetSeconds?: number;
-  /** Cross-validation folds over samples. @defaultValue `'auto'` (as chooseAdaptation's folds: leave-one-out up to 10 samples, or up to the head's width for one row per sample within the budget; 5 up to 200, 3 above; stratified by class) */
+  /** Cross-validation folds over samples (over whole groups with `groups`). @defaultValue `'auto'` (as chooseAdaptation's folds: leave-one-out up to 10 samples or groups, or up to the head's width for one row per sample within the budget; 5 up to 200, 3 above; stratified by class without groups) */
   readonly folds?: number | 'auto';
   /** Standard errors of paired evidence needed to overturn the prior. @defaultValue `2` */
   readonly evidence?: number;
@@ -87,7 +87,7 @@ const CALLBACK_KEYS = [
   'x', 'y', 'dataset', 'rowsPerFeature', 'warmStart', 'onDecline', 'onDecision', 'verbose', 'fit', 'budgetSeconds', 'folds', 'evidence', 'blindPath', 'onFold',
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'loss', 'signal', 'onProgress',
-  'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard',
+  'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard', 'groups',
 ] as const;
 
 const DECISION_CODE = { analytic: 0, 'warm-start': 1, 'gradient-descent': 2, 'kept-pretrained': 3 } as const;

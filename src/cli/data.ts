@@ -117,3 +117,20 @@ export function parseJsonArray(text: string, what: string): NumericArray {
   if (out.length === 0) throw new DataFileError(`${what}: the array is empty.`);
   return { data: Float64Array.from(out), shape };
 }
+
+/**
+ * Reads `--groups`: one integer group id per sample of X (e.g. the utterance of each frame), from `.npy` (any integer
+ * or float dtype holding integers), `.json` (a flat array) or `.csv` (one column). `samples` is X's sample count.
+ */
+export function readGroupsFile(path: string, label: string, samples: number): number[] {
+  const a = readArrayFile(path, label);
+  if (!(a.shape.length === 1 || (a.shape.length === 2 && a.shape[1] === 1))) {
+    throw new DataFileError(`${label} ${path}: has shape [${a.shape.join(', ')}]; expected one group id per sample, a flat array of ${samples} integers.`);
+  }
+  if (a.data.length !== samples) {
+    throw new DataFileError(`${label} ${path}: has ${a.data.length} group ids but --x has ${samples} samples; pass one integer group id per sample (row of --x).`);
+  }
+  const at = a.data.findIndex((v) => !Number.isInteger(v));
+  if (at >= 0) throw new DataFileError(`${label} ${path}: entry ${at} is ${a.data[at]}; group ids must be integers (e.g. 0, 1, 2 … per utterance).`);
+  return Array.from(a.data);
+}

@@ -20,7 +20,7 @@ import {
   type OnnxInspection,
   type OnnxProgress,
 } from '../adapters/onnx/index.js';
-import { DataFileError, readArrayFile } from './data.js';
+import { DataFileError, readArrayFile, readGroupsFile } from './data.js';
 import { faultPoint } from '../io/faults.js';
 
 /** Exit codes of every command. */
@@ -74,6 +74,9 @@ Required:
 Options:
   --report FILE          also write the full report (diagnostics, λ, timings) as JSON
   --regularization R     auto (default: λ by cross-validation) | none (pseudo-inverse) | a number λ ≥ 0
+  --groups FILE          one integer group id per sample of X (.npy, .json array or one-column .csv), for
+                         samples that are not independent (frames of one utterance): auto then chooses λ by
+                         cross-validation over whole groups. Regression heads only
   --node NAME            the head node (default: the Gemm/MatMul/Conv feeding the graph output)
   --input-name NAME      the graph input X is fed to (default: the only input)
   --batch-size N         samples per onnxruntime run (default 256)
@@ -151,6 +154,7 @@ const ADAPT_OPTIONS = {
   'source-stats': { type: 'string' },
   'source-x': { type: 'string' },
   'unlabelled-x': { type: 'string' },
+  groups: { type: 'string' },
   'validation-x': { type: 'string' },
   'validation-y': { type: 'string' },
   loss: { type: 'string' },
@@ -351,9 +355,9 @@ function table(rows: [string, string][]): string {
 const fmt = (v: number): string => (v === 0 ? '0' : !Number.isFinite(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5 ? String(Number(v.toPrecision(4))) : v.toExponential(2));
 
 /** How λ was chosen, for the summary: ", by leave-one-out" or ", by 4-fold cross-validation over 16 samples". */
-function selectionText(sel: OnnxAdaptReport['result']['diagnostics']['regularization']['selection']): string {
+function selectionText(sel: OnnxAdaptReport['result']['diagnostics']['regularization']['selection'], grouped: boolean): string {
   if (!sel) return '';
-  if (sel.validation) return `, chosen by ${sel.validation.folds}-fold cross-validation over ${sel.validation.groups} samples`;
+  if (sel.validation) return `, chosen by ${sel.validation.folds}-fold cross-validation over ${sel.validation.groups} ${grouped ? 'groups (--groups)' : 'samples'}`;
   return sel.rule === 'gcv' ? ', chosen by GCV' : `, chosen by leave-one-out (${sel.rule})`;
 }
 
@@ -364,7 +368,7 @@ const SOURCE_TEXT: Record<OnnxAdaptReport['sourceStatistics'], string> = {
   none: 'none: identity metric (embed them with `lva source-stats --embed`)',
 };
 
-function summary(report: OnnxAdaptReport, out: string): string {
+function summary(report: OnnxAdaptReport, out: string, grouped = false): string {
   const d = report.result.diagnostics;
   const reg = d.regularization;
   const norm = (xs: readonly number[]) => Math.sqrt(xs.reduce((s, v) => s + v * v, 0));
@@ -376,7 +380,7 @@ function summary(report: OnnxAdaptReport, out: string): string {
     ['weights', `${report.weight.name} [${report.weight.dims.join(', ')}] ${report.weight.dtype}, ${report.weight.storage}${report.bias ? `; bias ${report.bias.name} [${report.bias.dims.join(', ')}]` : ''}`],
     ['samples / rows', `${report.samples} / ${report.rows} (${report.mode === 'rows' ? 'rows in memory' : 'streamed, GCV'})`],
     ['width / outputs', `${d.width} / ${d.outputs}, rank ${d.rank}`],
-    ['regularization', `${reg.mode}: λ = ${fmt(reg.lambda)}${Number.isFinite(reg.relativeLambda) ? ` (${fmt(reg.relativeLambda)} × mean eigenvalue)` : ''}, metric ${d.metric}${selectionText(reg.selection)}`],
+    ['regularization', `${reg.mode}: λ = ${fmt(reg.lambda)}${Number.isFinite(reg.relativeLambda) ? ` (${fmt(reg.relativeLambda)} × mean eigenvalue)` : ''}, metric ${d.metric}${selectionText(reg.selection, grouped)}`],
     ['source statistics', SOURCE_TEXT[report.sourceStatistics]],
     ['residual ‖Q‖', `${fmt(norm(d.residualBefore))} → ${fmt(norm(d.residualAfter))}`],
   ];
@@ -414,7 +418,7 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
   if (values['unlabelled-x'] !== undefined && (values['source-stats'] !== undefined || values['source-x'] !== undefined)) {
     throw new UsageError('lva adapt: --unlabelled-x is for when there is no source information; pass it or --source-stats/--source-x, not both.');
   }
-  const inputs = [model, xPath, yPath, ...[values['source-stats'], values['source-x'], values['unlabelled-x'], values['validation-x'], values['validation-y']].filter((p): p is string => p !== undefined)];
+  const inputs = [model, xPath, yPath, ...[values['source-stats'], values['source-x'], values['unlabelled-x'], values.groups, values['validation-x'], values['validation-y']].filter((p): p is string => p !== undefined)];
   checkOutput('adapt', out, inputs, force, '--out');
   if (values.report !== undefined) {
     checkOutput('adapt', values.report, inputs, force, '--report');
@@ -424,6 +428,7 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
   const bytes = readModel(model);
   const x = readArrayFile(xPath, '--x');
   const y = readArrayFile(yPath, '--y');
+  const groups = values.groups !== undefined ? readGroupsFile(values.groups, '--groups', x.shape[0] ?? 0) : undefined;
   let source: SourceStatistics | { x: ReturnType<typeof readArrayFile> } | undefined;
   if (values['source-x'] !== undefined) source = { x: readArrayFile(values['source-x'], '--source-x') };
   if (values['source-stats'] !== undefined) {
@@ -449,6 +454,7 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
   const { bytes: adapted, report } = await adaptOnnxModel(bytes, { x, y }, {
     ...(validation ? { validation } : {}),
     ...(regularization !== undefined ? { regularization } : {}),
+    ...(groups ? { groups } : {}),
     ...(values.node !== undefined ? { node: values.node } : {}),
     ...(values['input-name'] !== undefined ? { inputName: values['input-name'] } : {}),
     ...(batchSize !== undefined ? { batchSize } : {}),
@@ -462,7 +468,7 @@ async function adapt(args: string[], io: CliIo): Promise<number> {
   if (report.outcome === 'written') writeFileAtomic(out, adapted, force);
   faultPoint('cli:report');
   if (values.report !== undefined) writeFileAtomic(values.report, toJson(reportForJson(report, { model, out: report.outcome === 'written' ? out : null })) + '\n', force);
-  io.stdout(`lva adapt ${model}\n${summary(report, out)}`);
+  io.stdout(`lva adapt ${model}\n${summary(report, out, groups !== undefined)}`);
   return report.outcome === 'written' ? EXIT.ok : EXIT.notWritten;
 }
 

@@ -34,6 +34,8 @@ export interface DecisionRuleOptions {
   readonly safeEvidence?: number;
   /** Minimum paired gain relative to the prior's CV loss (ignores differences nobody would notice). @defaultValue `0.02` */
   readonly minRelativeGain?: number;
+  /** What the folds held out, for the reason text (e.g. `'folds over 12 groups'`). @defaultValue `'folds'` */
+  readonly heldOut?: string;
 }
 
 /** Standard errors the paired gain must clear to move to a safe path (keep, head). */
@@ -151,6 +153,7 @@ export function decideFromFolds(candidates: readonly CandidateLosses[], fold: Ar
   const safeEvidence = options.safeEvidence ?? DEFAULT_SAFE_EVIDENCE;
   if (!(safeEvidence >= 0)) throw new OptionError(`decideFromFolds: safeEvidence must be a number ≥ 0 (standard errors); received ${String(options.safeEvidence)}.`, 'safeEvidence');
   const minGain = options.minRelativeGain ?? 0.02;
+  const unit = options.heldOut ?? 'folds';
   if (!(evidence >= 0)) throw new OptionError(`decideFromFolds: evidence must be a number ≥ 0 (standard errors); received ${String(options.evidence)}.`, 'evidence');
   if (!(minGain >= 0)) throw new OptionError(`decideFromFolds: minRelativeGain must be a number ≥ 0; received ${String(options.minRelativeGain)}.`, 'minRelativeGain');
   if (!Number.isInteger(folds) || folds < 1) throw new OptionError(`decideFromFolds: folds must be a positive integer; received ${folds}.`, 'folds');
@@ -189,15 +192,15 @@ export function decideFromFolds(candidates: readonly CandidateLosses[], fold: Ar
       path: w.path, prior, overridden: true, candidates: summaries,
       reason:
         w.evidenceBy === 'folds'
-          ? `cross-validation (${folds} folds, paired): ${w.path} beats the prior ${prior} fold by fold, its held-out loss ${fmt(Math.exp(-w.gain!.logRatio))}× the prior's (geometric mean over folds; log-ratio ${fmt(w.gain!.logRatio)} ± ${fmt(w.gain!.logRatioSe)}; won ${w.gain!.foldWins}/${folds} folds), though its mean CV loss is ${fmt(w.loss)} against ${fmt(priorLoss)} (a few held-out rows dominate it)`
-          : `cross-validation (${folds} folds, paired): ${w.path} beats the prior ${prior} by ${fmt(w.gain!.mean)} ± ${fmt(w.gain!.se)} (CV loss ${fmt(w.loss)} against ${fmt(priorLoss)}; won ${w.gain!.foldWins}/${folds} folds)`,
+          ? `cross-validation (${folds} ${unit}, paired): ${w.path} beats the prior ${prior} fold by fold, its held-out loss ${fmt(Math.exp(-w.gain!.logRatio))}× the prior's (geometric mean over folds; log-ratio ${fmt(w.gain!.logRatio)} ± ${fmt(w.gain!.logRatioSe)}; won ${w.gain!.foldWins}/${folds} folds), though its mean CV loss is ${fmt(w.loss)} against ${fmt(priorLoss)} (a few held-out rows dominate it)`
+          : `cross-validation (${folds} ${unit}, paired): ${w.path} beats the prior ${prior} by ${fmt(w.gain!.mean)} ± ${fmt(w.gain!.se)} (CV loss ${fmt(w.loss)} against ${fmt(priorLoss)}; won ${w.gain!.foldWins}/${folds} folds)`,
     };
   }
   const why =
     best.path === prior
       ? `the prior ${prior} has the lowest CV loss (${fmt(priorLoss)})`
       : `${best.path} has a lower CV loss (${fmt(best.loss)} against ${fmt(priorLoss)}) but not by ${zFor(best.path)} SE in ${needFor(best.path)}/${folds} folds (gain ${fmt(best.gain!.mean)} ± ${fmt(best.gain!.se)}, won ${best.gain!.foldWins}/${folds})`;
-  return { path: prior, prior, overridden: false, candidates: summaries, reason: `cross-validation (${folds} folds, paired): keeping the prior ${prior}; ${why}` };
+  return { path: prior, prior, overridden: false, candidates: summaries, reason: `cross-validation (${folds} ${unit}, paired): keeping the prior ${prior}; ${why}` };
 }
 
 /**
@@ -229,8 +232,9 @@ export function assignFolds(n: number, folds: number, random: () => number, labe
 }
 
 /**
- * Folds for n rows (samples) when the caller asks for `'auto'`: leave-one-out up to 10 rows (the fits are cheap there
- * and every extra fold sharpens the paired SE) or up to `leaveOneOutUpTo` rows, 5 folds up to 200, 3 above; for
+ * Folds for n rows (samples) when the caller asks for `'auto'` — or for n groups, when samples come in groups (pass
+ * the group count; whole groups are then left out): leave-one-out up to 10 rows (the fits are cheap there and every
+ * extra fold sharpens the paired SE) or up to `leaveOneOutUpTo` rows, 5 folds up to 200, 3 above; for
  * classification at most the smallest class count. A caller passes the head's width as `leaveOneOutUpTo` while the
  * rows do not exceed it: there the closed-form head's learning curve is steep (its effective degrees of freedom grow
  * with the rows), so folds that train on 4/5 of the rows understate it against a fit; leaving one out trains on all
@@ -248,3 +252,27 @@ export function autoFolds(n: number, smallestClass?: number, leaveOneOutUpTo = L
 
 /** Rows up to which {@link autoFolds} leaves one out whatever the head's width. */
 export const LEAVE_ONE_OUT_ROWS = 10;
+
+/**
+ * Fold of every row when rows come in groups (frames of one utterance, readings of one patient): whole groups are
+ * held out together. The distinct ids, in ascending order, are shuffled by `random` and dealt round-robin over the
+ * folds, so the assignment depends on the seed and the set of ids, not on the order of the rows. No stratification by
+ * class: a group may hold several classes, and splitting it to balance them would defeat the grouping.
+ */
+export function assignGroupFolds(groups: ArrayLike<number>, folds: number, random: () => number): Int32Array {
+  const ids = [...new Set(Array.from(groups))].sort((a, b) => a - b);
+  if (!Number.isInteger(folds) || folds < 2 || folds > ids.length) {
+    throw new OptionError(`assignGroupFolds: folds must be an integer in [2, ${ids.length}] for ${ids.length} groups; received ${folds}.`, 'folds');
+  }
+  for (let i = ids.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+  }
+  const foldOf = new Map<number, number>(ids.map((g, k) => [g, k % folds]));
+  return Int32Array.from(groups, (g) => foldOf.get(g)!);
+}
+
+/** Distinct ids in `groups`. */
+export function countGroups(groups: ArrayLike<number>): number {
+  return new Set(Array.from(groups)).size;
+}

@@ -59,6 +59,8 @@ export {
   DEFAULT_EVIDENCE,
   DEFAULT_SAFE_EVIDENCE,
   SAFE_PATHS,
+  assignGroupFolds,
+  countGroups,
   foldMeans,
   meanAndSe,
   pairedGain,

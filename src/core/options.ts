@@ -1,4 +1,4 @@
-import { OptionError } from './errors.js';
+import { describeValue, OptionError } from './errors.js';
 import type { SelectionRule } from './selection.js';
 import type { SourceStatistics } from './source-statistics.js';
 
@@ -225,4 +225,22 @@ export function resolveLvaOptions(fn: string, options: LvaOptions, hasBias: bool
     throw new OptionError(`${fn}: groups must be an array with one integer group id per row (e.g. the sample index of each row); received ${groups === null ? 'null' : typeof groups}.`, 'groups');
   }
   return { regularization, selection, selectionExplicit: options.selection !== undefined, fitBias, rcond, source, metric, metricFloor, grid, residualTolerance, form, maxDegreesOfFreedom, shrink, ensemble, outOfBagGuard, groups };
+}
+
+/**
+ * Checks sample `groups` (one integer id per target sample, e.g. the utterance of each frame) against the number of
+ * samples; shared by the adapters and the adaptation decision. @internal
+ */
+export function checkSampleGroups(fn: string, groups: unknown, samples: number): ArrayLike<number> {
+  if (groups === null || typeof groups !== 'object' || typeof (groups as ArrayLike<number>).length !== 'number') {
+    throw new OptionError(`${fn}: groups must be an array with one integer group id per target sample (e.g. the utterance index of each frame); received ${describeValue(groups)}.`, 'groups');
+  }
+  const g = groups as ArrayLike<number>;
+  if (g.length !== samples) {
+    throw new OptionError(`${fn}: groups has ${g.length} ids but x has ${samples} samples; pass one group id per sample (row of x).`, 'groups');
+  }
+  for (let i = 0; i < g.length; i++) {
+    if (!Number.isInteger(g[i])) throw new OptionError(`${fn}: groups[${i}] is ${String(g[i])}; group ids must be integers (e.g. 0, 1, 2 … per utterance).`, 'groups');
+  }
+  return g;
 }

@@ -84,6 +84,43 @@ describe('adaptModel groups', () => {
     m.dispose();
   });
 
+  it('datasets carry the groups in their elements ({ xs, ys, groups }), in memory or streamed: the core solver’s λ and head', async () => {
+    const m = model(7), d = data(8);
+    const { Z, head } = await headAndFeatures(m, d.x);
+    const ref = lvaUpdate(Z, matrix(d.y.length, 3, Float64Array.from(d.y.flat())), head, { groups: d.groups });
+    const plain = lvaUpdate(Z, matrix(d.y.length, 3, Float64Array.from(d.y.flat())), head);
+    expect(ref.diagnostics.regularization.lambda).toBeGreaterThan(2 * plain.diagnostics.regularization.lambda);
+    if (ref.kind !== 'updated' && ref.kind !== 'updated-with-cutoff') throw new Error(ref.kind);
+    // batches of 8 cut through the utterances (6 frames each)
+    const ds = () => tf.data.array(d.x.map((v, i) => ({ xs: v, ys: d.y[i]!, groups: d.groups[i]! }))).batch(8) as never;
+    const before = tf.memory().numTensors;
+    const weights = m.getWeights().map((w) => w.clone());
+    const report = await adaptModelFromDataset(m, ds(), {});
+    expect(report.result.diagnostics.regularization.selection?.validation).toEqual({ kind: 'grouped-k-fold', groups: 12, folds: 5 });
+    expect(report.result.diagnostics.regularization.lambda).toBeCloseTo(ref.diagnostics.regularization.lambda, 10);
+    const written = Array.from(await m.getLayer('head').getWeights()[0]!.data());
+    written.forEach((v, i) => expect(v).toBeCloseTo(ref.head.weights.data[i]!, 5));
+    m.setWeights(weights);
+    const streamed = await adaptModelFromDataset(m, ds(), { maxRowValuesInMemory: 16 * 8 });
+    expect(streamed.mode).toBe('streamed');
+    expect(streamed.result.diagnostics.regularization.selection?.validation).toMatchObject({ kind: 'grouped-k-fold', groups: 12 });
+    m.setWeights(weights);
+    tf.dispose(weights);
+    expect(tf.memory().numTensors).toBe(before);
+
+    // groups in some elements only, or of the wrong length, are refused with the model untouched
+    const snapshot = m.getWeights().map((w) => Array.from(w.dataSync()));
+    const mixed = tf.data.array([
+      { xs: tf.tensor2d(d.x.slice(0, 8)), ys: tf.tensor2d(d.y.slice(0, 8)), groups: d.groups.slice(0, 8) },
+      { xs: tf.tensor2d(d.x.slice(8, 16)), ys: tf.tensor2d(d.y.slice(8, 16)) },
+    ]) as never;
+    await expect(adaptModelFromDataset(m, mixed)).rejects.toThrow(/dataset element 1 has no groups but the first element had them; give groups in every element or in none/);
+    const short = tf.data.array([{ xs: tf.tensor2d(d.x.slice(0, 8)), ys: tf.tensor2d(d.y.slice(0, 8)), groups: d.groups.slice(0, 7) }]) as never;
+    await expect(adaptModelFromDataset(m, short)).rejects.toThrow(/adaptModelFromDataset \(dataset element 0\): groups has 7 ids but x has 8 samples/);
+    expect(m.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(snapshot);
+    m.dispose();
+  });
+
   it('refuses bad groups, classification heads and datasets, leaving the model as it was', async () => {
     const m = model(5), d = data(6);
     const weights = m.getWeights().map((w) => Array.from(w.dataSync()));
@@ -92,7 +129,7 @@ describe('adaptModel groups', () => {
     await expect(adaptModel(m, d.x, d.y, { groups: d.groups.map((g) => g + 0.5) })).rejects.toThrow(/groups\[0\] is 100.5; group ids must be integers/);
     await expect(adaptModel(m, d.x, d.y, { groups: 'utterance' as never })).rejects.toBeInstanceOf(OptionError);
     const ds = tf.data.array(d.x.map((v, i) => ({ xs: v, ys: d.y[i]! }))).batch(8) as never; // tensors only when iterated
-    await expect(adaptModelFromDataset(m, ds, { groups: d.groups })).rejects.toThrow(/groups are not supported for datasets yet/);
+    await expect(adaptModelFromDataset(m, ds, { groups: d.groups })).rejects.toThrow(/the groups option is for tensors; with a dataset put each batch's group ids in its element, \{ xs, ys, groups \}/);
     expect(tf.memory().numTensors).toBe(before);
     expect(m.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(weights);
 

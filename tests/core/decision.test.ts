@@ -1,5 +1,5 @@
 /** The decision rule on synthetic cross-validation tables: statistics, evidence, fold consistency, folds. */
-import { assignFolds, autoFolds, decideFromFolds, foldMeans, meanAndSe, pairedGain, requiredFoldWins, OptionError, mulberry32 } from '../../src/core/index.js';
+import { assignFolds, assignGroupFolds, autoFolds, decideFromFolds, foldMeans, meanAndSe, pairedGain, requiredFoldWins, OptionError, mulberry32 } from '../../src/core/index.js';
 
 /** Rows 0 … n−1 dealt over k folds in order (fold i mod k). */
 const folds = (n: number, k: number) => Int32Array.from({ length: n }, (_, i) => i % k);
@@ -186,5 +186,21 @@ describe('folds', () => {
     expect(autoFolds(34, undefined, 33)).toBe(5);
     expect(autoFolds(8, undefined, 4)).toBe(8);
     expect(autoFolds(30, 3, 64)).toBe(3);
+  });
+});
+
+describe('assignGroupFolds', () => {
+  it('holds out whole groups, deals them evenly, and depends on the seed and the ids, not the row order', () => {
+    const groups = Array.from({ length: 47 }, (_, i) => 10 * ((i * 7) % 13) - 40); // 13 groups of 3–4 rows, negative ids too
+    const fold = assignGroupFolds(groups, 5, mulberry32(3));
+    const foldOf = new Map<number, number>();
+    groups.forEach((g, i) => (foldOf.has(g) ? expect(fold[i]).toBe(foldOf.get(g)) : foldOf.set(g, fold[i]!)));
+    const perFold = [0, 0, 0, 0, 0];
+    for (const f of foldOf.values()) perFold[f]!++;
+    expect(perFold.sort()).toEqual([2, 2, 3, 3, 3]);
+    const reversed = assignGroupFolds([...groups].reverse(), 5, mulberry32(3));
+    expect(Array.from(reversed).reverse()).toEqual(Array.from(fold));
+    expect(Array.from(assignGroupFolds(groups, 5, mulberry32(4)))).not.toEqual(Array.from(fold));
+    expect(() => assignGroupFolds(groups, 14, mulberry32(3))).toThrow(/folds must be an integer in \[2, 13\] for 13 groups; received 14/);
   });
 });

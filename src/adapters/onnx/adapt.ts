@@ -6,7 +6,7 @@ import { applyHead, type Head } from '../../core/head.js';
 import type { LvaResult } from '../../core/lva.js';
 import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
-import { rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../core/options.js';
+import { checkSampleGroups, rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
 import {
   checkAttachedStatistics,
@@ -48,7 +48,13 @@ export interface OnnxTargetData {
 }
 
 /** Options of {@link adaptOnnxModel}: the core's solver options plus how to reach the head and run the graph. */
-export interface OnnxAdaptOptions extends Omit<LvaOptions, 'source'> {
+export interface OnnxAdaptOptions extends Omit<LvaOptions, 'source' | 'groups'> {
+  /**
+   * One group id per target sample, for samples that are not independent (frames of one utterance, crops of one
+   * image): `'auto'` then chooses λ by cross-validation over whole groups. Rows of one sample (a Conv head's output
+   * positions) share its group. Regression heads only. @defaultValue every sample its own group
+   */
+  readonly groups?: ArrayLike<number>;
   /** Name of the head node (Gemm, MatMul or Conv). @defaultValue the head feeding the graph output */
   readonly node?: string;
   /** Name of the graph input x is fed to. @defaultValue the model's only data input */
@@ -145,7 +151,7 @@ export interface OnnxAdaptResult {
 }
 
 /** Options this adapter consumes; every other key is a solver option and goes to the core, which validates it. */
-const ADAPTER_KEYS = ['node', 'inputName', 'batchSize', 'source', 'validation', 'signal', 'loss', 'maxRowValuesInMemory', 'ort', 'onProgress', 'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled'] as const;
+const ADAPTER_KEYS = ['node', 'inputName', 'batchSize', 'source', 'validation', 'signal', 'loss', 'maxRowValuesInMemory', 'ort', 'onProgress', 'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'groups'] as const;
 
 /** Metadata key added to adapted models. */
 export const METADATA_KEY = 'lva-transfer';
@@ -464,6 +470,10 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
       ? { data: labelsToOneHot(fn, name, t.data, head.outputs), perSample: head.outputs, shape: [samples, head.outputs] as readonly number[] }
       : t;
   const y = labelled('y', shapeTargets(fn, 'y', data.y, x.samples), x.samples);
+  const groups = options.groups === undefined ? undefined : checkSampleGroups(fn, options.groups, x.samples);
+  if (groups && target.space === 'classification') {
+    throw new OptionError(`${fn}: groups are supported for regression heads; head ${head.opType} "${head.name}" is followed by a softmax/sigmoid (cross-entropy LVA chooses λ on its own folds). Pass loss: 'mse' to fit the logits with groups, or leave groups out.`, 'groups');
+  }
   const val = options.validation
     ? (() => {
         const vx = shapeInput(fn, 'validation.x', options.validation.x, ctx.input);
@@ -518,7 +528,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
       const coreOptions: LvaOptions = { ...coreBase, ...(source ? { source } : {}), ...(options.metric !== undefined ? { metric: options.metric } : {}) };
 
       const tf = performance.now();
-      const collector = new RowCollector(pre, coreOptions, budget);
+      const collector = new RowCollector(pre, coreOptions, budget, groups);
       let checked = false;
       await session.run(x, [head.input, head.output], 'features', (out, start, end) => {
         const { z, layout, headOut } = batchRows(fn, head, out, end - start);

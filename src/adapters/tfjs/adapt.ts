@@ -6,7 +6,7 @@ import { applyHead, type Head } from '../../core/head.js';
 import { lvaUpdateFromResidue, sampleGroups, type LvaResult } from '../../core/lva.js';
 import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
-import { rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
+import { checkSampleGroups, rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
 import {
   checkAttachedStatistics,
@@ -33,7 +33,9 @@ export interface AdaptOptions extends Omit<LvaOptions, 'source' | 'groups'> {
    * One group id per target sample (a row of x), for samples that are not independent — frames of one utterance,
    * crops of one image, readings of one patient: `'auto'` then chooses λ by cross-validation over whole groups instead
    * of leaving out single samples, which on correlated samples picks λ too small. Rows of one sample (conv positions,
-   * time steps) always share its group. Regression heads and `adaptModel` only. @defaultValue every sample its own group
+   * time steps) always share its group. Regression heads; also taken by `chooseAdaptation`/`adaptByChoice`/`lvaCallback`
+   * (whole groups held out by the decision's folds); for `adaptModelFromDataset` give them in each element,
+   * `{ xs, ys, groups }`, not here. @defaultValue every sample its own group
    */
   readonly groups?: ArrayLike<number>;
   /** Name of the head layer. @defaultValue the Dense/Conv/TimeDistributed(Dense) layer producing the output */
@@ -132,21 +134,6 @@ const ADAPT_KEYS = [
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
   'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard', 'groups',
 ] as const;
-
-/** Checks `groups` (one finite integer id per sample) against the number of samples. */
-function checkSampleGroups(fn: string, groups: unknown, samples: number): ArrayLike<number> {
-  if (groups === null || typeof groups !== 'object' || typeof (groups as ArrayLike<number>).length !== 'number') {
-    throw new OptionError(`${fn}: groups must be an array with one integer group id per target sample (e.g. the utterance index of each frame); received ${describeValue(groups)}.`, 'groups');
-  }
-  const g = groups as ArrayLike<number>;
-  if (g.length !== samples) {
-    throw new OptionError(`${fn}: groups has ${g.length} ids but x has ${samples} samples; pass one group id per sample (row of x).`, 'groups');
-  }
-  for (let i = 0; i < g.length; i++) {
-    if (!Number.isInteger(g[i])) throw new OptionError(`${fn}: groups[${i}] is ${String(g[i])}; group ids must be integers (e.g. 0, 1, 2 … per utterance).`, 'groups');
-  }
-  return g;
-}
 
 /** Converts to a tensor, remembering whether we own it (and must dispose it). */
 export function asTensor(value: TensorInput, fn: string, name: string): { tensor: tf.Tensor; owned: boolean } {
@@ -494,8 +481,13 @@ export async function carrySourceStatistics(model: tf.LayersModel, options: { re
   storeEntry(model, { ...e, head: { ...e.head, fingerprint } }, head);
 }
 
-/** One element of a dataset for {@link adaptModelFromDataset} (the shape `fitDataset` takes). */
-export type DatasetBatch = { readonly xs: tf.Tensor; readonly ys: tf.Tensor } & tf.TensorContainerObject;
+/**
+ * One element of a dataset for {@link adaptModelFromDataset} (the shape `fitDataset` takes), optionally with `groups`:
+ * one integer group id per sample of the batch (a tensor or an array), in every element or in none. The same dataset
+ * given to `model.fitDataset` (e.g. with `lvaCallback({ dataset })`) trains fine, but tfjs 4.22's fitDataset does not
+ * dispose fields other than xs/ys: one groups tensor stays allocated per batch it trains on.
+ */
+export type DatasetBatch = { readonly xs: tf.Tensor; readonly ys: tf.Tensor; readonly groups?: tf.Tensor | readonly number[] } & tf.TensorContainerObject;
 
 /**
  * {@link adaptModel} for a `tf.data.Dataset` of `{ xs, ys }` batches (what `model.fitDataset` takes): features are
@@ -507,7 +499,9 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
   const t0 = performance.now();
   rejectUnknownOptions(fn, options, ADAPT_KEYS);
   if (options.variant === 'perturb') throw new OptionError(`${fn}: the perturb variant needs paired tensors; use adaptModel(model, x, y, { variant: 'perturb', paired }).`, 'variant');
-  if (options.groups !== undefined) throw new OptionError(`${fn}: groups are not supported for datasets yet; collect the batches into tensors and call adaptModel(model, x, y, { groups }).`, 'groups');
+  if (options.groups !== undefined) {
+    throw new OptionError(`${fn}: the groups option is for tensors; with a dataset put each batch's group ids in its element, { xs, ys, groups } (one integer per sample), or call adaptModel(model, x, y, { groups }).`, 'groups');
+  }
   if (!dataset || typeof (dataset as { iterator?: unknown }).iterator !== 'function') {
     throw new ShapeError(`${fn}: dataset must be a tf.data.Dataset of { xs, ys } batches, as passed to model.fitDataset.`, [], []);
   }
@@ -519,35 +513,57 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
   const sub = featureModel(model, head);
   const source = await resolveSource(fn, model, head, pre, options, batchSize);
   const coreOptions = coreOptionsOf(options, source.stats);
-  const collector = new RowCollector(pre, coreOptions, options.maxRowValuesInMemory ?? 2 ** 24);
+  // Group ids of the samples seen so far, filled batch by batch before the batch's rows reach the collector (which
+  // reads them when it adds or solves); `undefined` until the first element says whether there are groups.
+  const groupIds: number[] = [];
+  let grouped: boolean | undefined;
+  // Made at the first element, which says whether the samples come with group ids.
+  let collector: RowCollector | undefined;
+  const newCollector = (ids?: ArrayLike<number>) => new RowCollector(pre, coreOptions, options.maxRowValuesInMemory ?? 2 ** 24, ids);
   const outRank = model.outputs[0]!.shape.length;
-  let samples = 0;
+  let samples = 0, batches = 0;
   const iterator = await dataset.iterator();
   for (let item = await iterator.next(); !item.done; item = await iterator.next()) {
-    const { xs, ys } = item.value as DatasetBatch;
+    const { xs, ys, groups } = item.value as DatasetBatch;
     try {
       if (!(xs instanceof tf.Tensor) || !(ys instanceof tf.Tensor)) throw new ShapeError(`${fn}: each dataset element must be { xs: Tensor, ys: Tensor }.`, [], []);
       if (options.signal?.aborted) throw new AbortError(`${fn}: aborted during feature extraction; the model was not changed.`);
       const n = xs.shape[0]!;
       if (ys.shape[0] !== n) throw new ShapeError(`${fn}: a batch has ${n} inputs but ${ys.shape[0]} targets.`, [n], [ys.shape[0] ?? 0]);
+      if (grouped === undefined) {
+        grouped = groups !== undefined;
+        collector = newCollector(grouped ? groupIds : undefined);
+        if (grouped && target.space === 'classification') {
+          throw new OptionError(`${fn}: groups are supported for regression heads; head "${head.name}" ends in '${target.link}' (cross-entropy LVA chooses λ on its own folds). Pass loss: 'mse' to fit the logits with groups.`, 'groups');
+        }
+      }
+      if (grouped !== (groups !== undefined)) {
+        throw new OptionError(`${fn}: dataset element ${batches} ${grouped ? 'has no groups but the first element had them' : 'has groups but the first element had none'}; give groups in every element or in none.`, 'groups');
+      }
+      if (groups !== undefined) {
+        const ids = groups instanceof tf.Tensor ? Array.from(await groups.data()) : groups;
+        groupIds.push(...Array.from(checkSampleGroups(`${fn} (dataset element ${batches})`, ids, n)));
+      }
       const { data, shape } = await extractBatch(sub, xs, 0, n);
       const rows = featureRows(head, data, shape);
       assertFinite(fn, 'features', rows, 'the network produced NaN or Infinity on these inputs');
       if (target.space === 'classification' && ys.rank === outRank - 1) {
         const onehot = await labelsToOneHot(fn, ys, head.outputs);
         try {
-          collect(collector, fn, rows, await targetRows(onehot, 0, n, head, transform), n);
+          collect(collector!, fn, rows, await targetRows(onehot, 0, n, head, transform), n);
         } finally {
           onehot.dispose();
         }
-      } else collect(collector, fn, rows, await targetRows(ys, 0, n, head, transform), n);
+      } else collect(collector!, fn, rows, await targetRows(ys, 0, n, head, transform), n);
       samples += n;
+      batches++;
       faultPoint('tfjs:features');
       options.onProgress?.({ phase: 'features', done: samples, total: NaN });
     } finally {
-      tf.dispose([xs, ys]);
+      tf.dispose([xs, ys, ...(groups instanceof tf.Tensor ? [groups] : [])]);
     }
   }
+  collector ??= newCollector();
   const tFeatures = (performance.now() - t0) / 1000;
   const { result, mode } = collector.solve(fn, target.space === 'classification' ? classifier(fn, target, pre, coreOptions) : undefined);
   faultPoint('tfjs:solve');

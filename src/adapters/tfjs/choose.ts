@@ -8,9 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
-import { assignFolds, autoFolds, decideFromFolds, DEFAULT_EVIDENCE, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
+import { assignFolds, assignGroupFolds, autoFolds, countGroups, decideFromFolds, DEFAULT_EVIDENCE, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
 import { describeValue, isLvaError, OptionError, ShapeError } from '../../core/errors.js';
-import { rejectUnknownOptions } from '../../core/options.js';
+import { checkSampleGroups, rejectUnknownOptions } from '../../core/options.js';
 import { mulberry32 } from '../../core/random.js';
 import type { SourceStatistics } from '../../core/source-statistics.js';
 import { adaptModel, asTensor, computeSourceStatistics, readSourceStatistics, targetSpace, type AdaptOptions, type AdaptReport, type TensorInput } from './adapt.js';
@@ -46,9 +46,10 @@ export interface ChoiceProgress {
 /** Options of {@link chooseAdaptation}: the solver options of {@link adaptModel} plus how to decide. */
 export interface ChooseOptions extends AdaptOptions {
   /**
-   * Cross-validation folds over samples, or `'auto'`: leave-one-out up to 10 samples, and up to the head's width when
-   * every sample is one row and leave-one-out fits the budget (the closed-form head's learning curve is steep there);
-   * otherwise 5 up to 200 samples, 3 above; stratified for classes, at most the smallest class count.
+   * Cross-validation folds over samples — over groups when `groups` is given — or `'auto'`: leave-one-out up to 10
+   * samples or groups, and up to the head's width when every sample is one row (no groups) and leave-one-out fits
+   * the budget (the closed-form head's learning curve is steep there); otherwise 5 up to 200, 3 above; stratified for
+   * classes when there are no groups, at most the smallest class count.
    * @defaultValue `'auto'`
    */
   readonly folds?: number | 'auto';
@@ -97,6 +98,8 @@ interface ChoiceBase {
   readonly reason: string;
   readonly samples: number;
   readonly rows: number;
+  /** Distinct sample groups, when `groups` was given: the folds then held out whole groups. */
+  readonly groups?: number | undefined;
   /** Wall time of the decision. */
   readonly seconds: number;
 }
@@ -129,7 +132,7 @@ const CHOOSE_KEYS = [
   'regularization', 'selection', 'fitBias', 'rcond', 'metric', 'metricFloor', 'grid', 'residualTolerance', 'form', 'maxDegreesOfFreedom', 'shrink', 'ensemble',
   'layer', 'batchSize', 'source', 'variant', 'paired', 'step', 'maxRowValuesInMemory', 'validation', 'signal', 'onProgress', 'loss',
   'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard',
-  'folds', 'budgetSeconds', 'priorRowsPerFeature', 'evidence', 'safeEvidence', 'minRelativeGain', 'blindPath', 'candidates', 'seed', 'onFold',
+  'folds', 'budgetSeconds', 'priorRowsPerFeature', 'evidence', 'safeEvidence', 'minRelativeGain', 'blindPath', 'candidates', 'seed', 'onFold', 'groups',
 ] as const;
 const PATHS: readonly AdaptationPath[] = ['keep', 'head', 'fit', 'head-then-fit'];
 
@@ -231,7 +234,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
   if (!(Number.isInteger(fitBatch) && fitBatch >= 1)) throw new OptionError(`${fn}: recipe.batchSize must be a positive integer; received ${String(recipe.batchSize)}.`, 'batchSize');
   const blindPath = options.blindPath ?? 'auto';
   if (blindPath !== 'auto' && blindPath !== 'prior') throw new OptionError(`${fn}: blindPath must be 'auto' or 'prior'; received ${describeValue(options.blindPath)}.`, 'blindPath');
-  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence, safeEvidence, minRelativeGain, blindPath: _bp, candidates: _c, seed, onFold, validation: _v, onProgress: _o, ...adaptRest } = options;
+  const { folds: _f, budgetSeconds: _b, priorRowsPerFeature: _p, evidence, safeEvidence, minRelativeGain, blindPath: _bp, candidates: _c, seed, onFold, validation: _v, onProgress: _o, groups: groupsOption, ...adaptRest } = options;
 
   const owned: tf.Tensor[] = [];
   const take = (v: TensorInput, name: string) => {
@@ -248,13 +251,21 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     if (n === 0) throw new ShapeError(`${fn}: x has no samples; pass the target data.`, [1], [0]);
     if (yt.shape[0] !== n) throw new ShapeError(`${fn}: x has ${n} samples but y has ${yt.shape[0]}; pass one target per input sample.`, [n], [yt.shape[0] ?? 0]);
     const outRank = model.outputs[0]!.shape.length;
+    const groups = groupsOption === undefined ? undefined : checkSampleGroups(fn, groupsOption, n);
+    const groupCount = groups ? countGroups(groups) : undefined;
 
     // Which candidates exist: the head needs a supported head layer, the fit a loss and a cloneable optimizer.
     const unavailable: string[] = [];
     let head: TfjsHead | undefined;
     try {
       head = findHead(model, options.layer);
-      targetSpace(head, fn, options.loss);
+      const target = targetSpace(head, fn, options.loss);
+      if (groups && target.space === 'classification') {
+        throw new OptionError(
+          `${fn}: groups are supported for regression heads; head "${head.name}" ends in '${target.link}' (cross-entropy LVA chooses λ on its own folds over samples). Pass loss: 'mse' to fit the logits with groups, or leave groups out.`,
+          'groups',
+        );
+      }
     } catch (e) {
       if (!isLvaError(e) || e.name !== 'UnsupportedModelError') throw e;
       head = undefined;
@@ -300,7 +311,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     const units = rows > n ? n : rows;
     const sparse = head !== undefined && units <= priorRpf * width;
     const counted = rows > n ? `${n} samples (${rows} rows)` : `${n} rows`;
-    const base = { samples: n, rows };
+    const base = { samples: n, rows, ...(groupCount !== undefined ? { groups: groupCount } : {}) };
     const paths = wanted.filter((p) => (p === 'keep' ? true : p === 'head' ? head !== undefined : p === 'fit' ? newOptimizer !== undefined : head !== undefined && newOptimizer !== undefined));
     const prior: AdaptationPath = sparse ? 'head' : newOptimizer ? 'fit' : head ? 'head' : 'keep';
     const priorWhy = head ? `prior: ${counted} ${sparse ? '≤' : '>'} ${priorRpf} × width ${width} → ${prior}` : `prior: ${prior}`;
@@ -309,16 +320,28 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
       return { kind: 'single-candidate', ...base, path: prior, prior, unavailable: unavailable.join('; '), reason: `${priorWhy}; only one path available (${unavailable.join('; ') || 'candidates'})`, seconds: seconds(t0) };
     }
 
-    const labels = await classLabels(head, yt, outRank);
+    // With groups the folds hold out whole groups and count groups; they are not stratified by class (a group may
+    // hold several classes, and splitting it to balance them would defeat the grouping).
+    const labels = groups ? undefined : await classLabels(head, yt, outRank);
     const smallest = labels ? Math.min(...(() => { const c = new Map<number, number>(); for (const l of labels) c.set(l, (c.get(l) ?? 0) + 1); return [...c.values()]; })()) : undefined;
-    // One row per sample and no more rows than the head is wide: leave one out (folds of 4/5 understate the head
-    // there); dropped back to the usual folds below when leave-one-out would not fit the budget.
-    const kUsual = folds === 'auto' ? autoFolds(n, smallest) : Math.min(folds, n);
-    let k = folds === 'auto' && rows === n && rows <= width ? autoFolds(n, smallest, width) : kUsual;
-    if (k < 2) {
-      const why = labels && smallest !== undefined && smallest < 2 ? `some class has ${smallest} example, and leaving out the only example of a class hides what a fit would learn from it` : `${n} samples are too few to hold any out`;
+    const cvUnits = groupCount ?? n;
+    // One row per sample (no groups) and no more rows than the head is wide: leave one out (folds of 4/5 understate
+    // the head there); dropped back to the usual folds below when leave-one-out would not fit the budget.
+    const kUsual = folds === 'auto' ? autoFolds(cvUnits, smallest) : Math.min(folds, cvUnits);
+    let k = folds === 'auto' && !groups && rows === n && rows <= width ? autoFolds(n, smallest, width) : kUsual;
+    // The head's own 'auto' λ cross-validates over the groups of each fold's training part: it needs 3 of them.
+    const innerGroups = groupCount !== undefined && k >= 2 ? groupCount - Math.ceil(groupCount / k) : Infinity;
+    const innerBlind = paths.some((p) => p === 'head' || p === 'head-then-fit') && typeof options.regularization !== 'number' && innerGroups < 3;
+    if (k < 2 || innerBlind) {
+      const why = labels && smallest !== undefined && smallest < 2
+        ? `some class has ${smallest} example, and leaving out the only example of a class hides what a fit would learn from it`
+        : groupCount !== undefined
+          ? k < 2
+            ? `${groupCount} groups are too few to hold whole groups out`
+            : `with ${groupCount} groups in ${k} folds a fold trains on ${innerGroups} groups, too few for the head to choose λ over groups (3 needed)`
+          : `${n} samples are too few to hold any out`;
       // Blind with classes: the benchmarks, not the sparsity threshold (tuned on a regression task), say what to do.
-      const toFit = blindPath === 'auto' && labels !== undefined && prior !== 'fit' && paths.includes('fit');
+      const toFit = blindPath === 'auto' && labels !== undefined && smallest !== undefined && smallest < 2 && prior !== 'fit' && paths.includes('fit');
       const then = toFit
         ? `, so your fit() runs: for a classification head at 1 example per class it beat the closed form in 10 of 10 benchmark draws (MNIST shift and noise) and never did worse than not adapting; blindPath: 'prior' keeps ${prior}`
         : ', so the prior stands';
@@ -358,7 +381,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
       };
     }
 
-    const fold = assignFolds(n, k, mulberry32(seed ?? 1), labels);
+    const fold = groups ? assignGroupFolds(groups, k, mulberry32(seed ?? 1)) : assignFolds(n, k, mulberry32(seed ?? 1), labels);
     // A clone for scoring even when no fit is cross-validated (its compiled loss scores every candidate).
     if (!clone) clone = (await tf.models.modelFromJSON({ modelTopology: model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'] })) as tf.LayersModel;
     const c = clone;
@@ -390,7 +413,8 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
         for (const path of paths) {
           if (options.signal?.aborted) throw new AbortError(`${fn}: aborted during cross-validation; the model was not changed.`);
           const put = (v: ArrayLike<number>) => test.forEach((row, j) => (losses.get(path)![row] = v[j]!));
-          const headOn = async (): Promise<AdaptReport> => adaptModel(c, xTr, yTr, headOptions);
+          // The head of a fold gets the groups of its training rows, so that its λ, too, is chosen over whole groups.
+          const headOn = async (): Promise<AdaptReport> => adaptModel(c, xTr, yTr, groups ? { ...headOptions, groups: train.map((row) => groups[row]!) } : headOptions);
           const fitOn = async () => {
             compileFresh();
             await c.fit(xTr, yTr, { epochs: recipe.epochs, batchSize: fitBatch, shuffle: recipe.shuffle ?? true, verbose: 0, ...(recipe.classWeight ? { classWeight: recipe.classWeight } : {}) });
@@ -421,7 +445,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
       }
     }
     const table: CandidateLosses[] = paths.map((p) => ({ path: p, losses: losses.get(p)! }));
-    const outcome = decideFromFolds(table, fold, k, prior, { evidence: evidence ?? DEFAULT_EVIDENCE, ...(safeEvidence !== undefined ? { safeEvidence } : {}), ...(minRelativeGain !== undefined ? { minRelativeGain } : {}) });
+    const outcome = decideFromFolds(table, fold, k, prior, { evidence: evidence ?? DEFAULT_EVIDENCE, ...(safeEvidence !== undefined ? { safeEvidence } : {}), ...(minRelativeGain !== undefined ? { minRelativeGain } : {}), ...(groupCount !== undefined ? { heldOut: `folds over ${groupCount} groups` } : {}) });
     return {
       kind: 'cross-validated', ...base, path: outcome.path, prior, overridden: outcome.overridden, folds: k, candidates: outcome.candidates, estimatedSeconds: estimated,
       heldOut: { fold, losses: Object.fromEntries(losses) },
@@ -475,7 +499,7 @@ const num = (v: number) => (Number.isFinite(v) ? (Math.abs(v) >= 1e-3 && Math.ab
 
 /** A readable table of a decision: every candidate's CV loss ± SE and its paired gain over the prior. */
 export function formatChoice(choice: AdaptationChoice): string {
-  const head = `decision: ${choice.path} (prior ${choice.prior}; ${choice.samples} samples; ${choice.seconds.toFixed(2)} s)`;
+  const head = `decision: ${choice.path} (prior ${choice.prior}; ${choice.samples} samples${choice.groups !== undefined ? ` in ${choice.groups} groups, folds over whole groups` : ''}; ${choice.seconds.toFixed(2)} s)`;
   return match(choice)
     .with({ kind: 'cross-validated' }, (c) => {
       const rows = c.candidates.map((q) => {
