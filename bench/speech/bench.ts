@@ -1,15 +1,17 @@
 /**
- * Issue 14, DDAE half: the pretrained DDAE (fixtures/speech/ddae) adapted to each unseen target noise from N noisy
- * target utterances, several seeded draws of the adaptation utterances, five methods:
- *   unadapted · `adaptModel` default with source statistics · raw pseudo-inverse (`regularization: 'none'`) ·
- *   head GD on the frozen features (Adam, lr × epochs chosen on held-out target validation utterances) ·
- *   the user's own `fit()` of the whole DDAE with `lvaCallback({ x, y, source })` added.
+ * Issue 14: the pretrained DDAE (fixtures/speech/ddae, one sample = one frame) and BLSTM (fixtures/speech/blstm,
+ * one sample = one 128-frame segment; TimeDistributed(Dense) sequence head) adapted to each unseen target noise from
+ * N noisy target utterances, several seeded draws of the adaptation utterances, six methods:
+ *   unadapted · `adaptModel` default with source statistics · the same with `groups` = the utterance of each sample ·
+ *   raw pseudo-inverse (`regularization: 'none'`) · head GD on the frozen features (Adam, lr × epochs chosen on
+ *   held-out target validation utterances) · the user's own `fit()` of the whole model with `lvaCallback({ x, y, source })`.
  * Scored on held-out target utterances and on held-out source-noise utterances (forgetting).
  *
- *   npm run bench:speech [-- --quick] [--noises siren,bell] [--ns 1,5,20,80] [--draws 3] [--test 6] [--source-test 2]
+ *   npm run bench:speech [-- --quick] [--models ddae,blstm] [--noises siren,bell] [--ns 1,5,20,80] [--draws 3]
+ *     [--test 6] [--source-test 2] [--no-groups] [--closed-only] [--fit-max-n 5] [--blstm-fit-batch 8] [--out speech]
  *
- * Writes bench/results/speech.md, speech-metrics.svg, speech-spectrogram.svg and WAV examples in bench/results/speech/.
- * Synthetic espeak-ng speech and generated noises (bench/speech/data.ts). The BLSTM half of issue 14 is not done.
+ * Writes bench/results/<out>.md, .json, <out>-<model>-metrics.svg, <out>-<model>-spectrogram.svg and WAV examples
+ * in bench/results/<out>/. Synthetic espeak-ng speech and generated noises (bench/speech/data.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -17,14 +19,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
-import { adaptModel, computeSourceStatistics, featureModel, findHead, lvaCallback, readHead, writeHead, type AdaptOptions, type Decision } from '../../src/adapters/tfjs/index.js'; // = lva-transfer/tfjs, from source
-import { lvaUpdate } from '../../src/index.js';
+import { adaptModel, computeSourceStatistics, featureModel, findHead, lvaCallback, type AdaptOptions, type Decision } from '../../src/adapters/tfjs/index.js'; // = lva-transfer/tfjs, from source
 import { machineInfo } from '../lib/machine.js';
 import { writeSvg } from '../lib/plot.js';
 import { median } from '../lib/timing.js';
 import { SOURCE_NOISES, TARGET_NOISES, TARGET_SNRS, makePairs, utterances, type NoiseKind } from './data.js';
 import { BINS, HOP, N_FFT, resynthesise } from './features.js';
-import { loadModel } from './model.js';
+import { SEGMENT, loadModel, segmentStarts } from './model.js';
 import { predictAll as predictPairs, score, type Scores } from './evaluate.js';
 import { SEEDS, featurise, pretrainPairs, sourceTestPairs, stack, targetPairs, type Featured } from './sets.js';
 import { writeWav } from './wav.js';
@@ -36,6 +37,8 @@ function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
+const MODELS = ['ddae', 'blstm'] as const;
+type ModelKind = (typeof MODELS)[number];
 const list = (s: string) => s.split(',').map((v) => v.trim()).filter(Boolean);
 const cfg = {
   noises: (arg('noises') ? list(arg('noises')!) : quick ? ['crying'] : [...TARGET_NOISES]) as NoiseKind[],
@@ -48,11 +51,16 @@ const cfg = {
   fitEpochs: Number(arg('fit-epochs') ?? '3'),
   fitLr: Number(arg('fit-lr') ?? '1e-4'),
   out: arg('out') ?? (quick ? 'speech-quick' : 'speech'),
-  /** Addendum: also the default with the utterance of each frame as its `groups` (cross-validation over utterances). */
-  groups: process.argv.includes('--groups'),
+  /** Also the default with the utterance of each sample (frame or segment) as its `groups` (on unless --no-groups). */
+  groups: !process.argv.includes('--no-groups'),
+  models: (arg('models') ? list(arg('models')!) : ['ddae', 'blstm']) as ModelKind[],
+  blstmFitBatch: Number(arg('blstm-fit-batch') ?? '8'),
+  /** fit() + lvaCallback only for N ≤ this (the BLSTM's full fit() in tfjs wasm is slow; default: every N). */
+  fitMaxN: Number(arg('fit-max-n') ?? 'Infinity'),
   /** Addendum: closed forms only (skip head GD and fit()). */
   closedOnly: process.argv.includes('--closed-only'),
 };
+for (const m of cfg.models) if (!(MODELS as readonly string[]).includes(m)) throw new Error(`--models: ${m} is not a model; use ${MODELS.join(', ')}`);
 for (const n of cfg.noises) if (!(TARGET_NOISES as readonly string[]).includes(n)) throw new Error(`--noises: ${n} is not a target noise; use ${TARGET_NOISES.join(', ')}`);
 for (const n of cfg.ns) if (!(Number.isInteger(n) && n >= 1)) throw new Error(`--ns: expected positive integers, received ${n}`);
 
@@ -66,11 +74,62 @@ const drawSeeds = (d: number) => ({ utterances: SEEDS.adapt + 10 * d, pairs: 13 
 const VAL_SEEDS = { utterances: 6006, pairs: 16, noise: 7 };
 
 const mean = (a: readonly number[]) => a.reduce((s, v) => s + v, 0) / a.length;
-const predictAll = (model: tf.LayersModel, pairs: readonly Featured[]) => predictPairs(model, pairs, PREDICT_BATCH);
+
+/**
+ * How each model sees utterance pairs. DDAE: one sample per frame, [frames, 257]. BLSTM: 128-frame segments of one
+ * utterance (segmentStarts: 0, 128, … and a last one ending at the last frame), [segments, 128, 257]; its head is a
+ * sequence head (rows = frames, samples = segments); predictions are stitched back, each frame from the last
+ * segment covering it. `groups` = the utterance of each sample.
+ */
+interface ModelIo {
+  tensors(pairs: readonly Featured[]): { x: tf.Tensor; y: tf.Tensor; groups: Int32Array; samples: number };
+  predict(model: tf.LayersModel, pairs: readonly Featured[]): Float32Array[];
+  batch: number;
+  fitBatch: number;
+}
+const segmentsOf = (pairs: readonly Featured[]) => pairs.flatMap((p, u) => segmentStarts(p.x.length / BINS).map((s) => ({ p, u, s })));
+const IO: Record<ModelKind, ModelIo> = {
+  ddae: {
+    tensors(pairs) {
+      const s = stack(pairs);
+      const groups = Int32Array.from(pairs.flatMap((p, u) => Array.from({ length: p.x.length / BINS }, () => u)));
+      return { x: tf.tensor2d(s.x, [s.rows, BINS]), y: tf.tensor2d(s.y, [s.rows, BINS]), groups, samples: s.rows };
+    },
+    predict: (model, pairs) => predictPairs(model, pairs, PREDICT_BATCH),
+    batch: PREDICT_BATCH,
+    fitBatch: FIT_BATCH,
+  },
+  blstm: {
+    tensors(pairs) {
+      const segs = segmentsOf(pairs);
+      const x = new Float32Array(segs.length * SEGMENT * BINS), y = new Float32Array(x.length);
+      segs.forEach(({ p, s }, k) => {
+        x.set(p.x.subarray(s * BINS, (s + SEGMENT) * BINS), k * SEGMENT * BINS);
+        y.set(p.y.subarray(s * BINS, (s + SEGMENT) * BINS), k * SEGMENT * BINS);
+      });
+      const shape: [number, number, number] = [segs.length, SEGMENT, BINS];
+      return { x: tf.tensor3d(x, shape), y: tf.tensor3d(y, shape), groups: Int32Array.from(segs.map((g) => g.u)), samples: segs.length };
+    },
+    predict(model, pairs) {
+      const segs = segmentsOf(pairs);
+      const { x, y } = IO.blstm.tensors(pairs);
+      y.dispose();
+      const out = tf.tidy(() => (model.predict(x, { batchSize: 64 }) as tf.Tensor).dataSync() as Float32Array);
+      x.dispose();
+      const res = pairs.map((p) => new Float32Array(p.x.length));
+      segs.forEach(({ u, s }, k) => res[u]!.set(out.subarray(k * SEGMENT * BINS, (k + 1) * SEGMENT * BINS), s * BINS));
+      return res;
+    },
+    batch: 64,
+    get fitBatch() {
+      return cfg.blstmFitBatch;
+    },
+  },
+};
 
 type Method = 'unadapted' | 'LVA default (source statistics)' | 'LVA default + utterance groups' | "LVA 'none' (raw pinv)" | 'GD on the head (val-tuned)' | 'fit() + lvaCallback';
 const METHODS: Method[] = ['unadapted', 'LVA default (source statistics)', 'LVA default + utterance groups', "LVA 'none' (raw pinv)", 'GD on the head (val-tuned)', 'fit() + lvaCallback'];
-interface Row { noise: NoiseKind; n: number; draw: number; rows: number; method: Method; target: Scores; source: Scores; seconds: number | null; note: string }
+interface Row { model: ModelKind; samples: number; noise: NoiseKind; n: number; draw: number; rows: number; method: Method; target: Scores; source: Scores; seconds: number | null; note: string }
 
 /** Tiny PNG encoder (RGB, 8-bit, no filter) for the spectrogram figure. */
 function png(width: number, height: number, rgb: Uint8Array): Buffer {
@@ -172,136 +231,129 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   const t0 = performance.now();
   const log = (s: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${s}`);
-  const base = resolve(here, '../../fixtures/speech/ddae');
-  const { model, meta } = await loadModel(tf, base);
-  const head = model.getLayer('head');
-  const head0 = head.getWeights().map((w) => w.clone());
-  const body = featureModel(model, findHead(model));
-
-  const sourceSample = stack(featurise(pretrainPairs(cfg.sourceStats)));
-  const sx = tf.tensor2d(sourceSample.x, [sourceSample.rows, BINS]);
-  const stats = await computeSourceStatistics(model, sx, { batchSize: PREDICT_BATCH });
-  sx.dispose();
+  const rows: Row[] = [];
+  const noisyRows: { noise: NoiseKind; target: Scores }[] = [];
+  const examples: { model: ModelKind; noise: NoiseKind; pair: Featured; before: Float32Array; after: Float32Array; n: number }[] = [];
+  const metas: Partial<Record<ModelKind, Record<string, unknown>>> = {};
+  const sourceSample = featurise(pretrainPairs(cfg.sourceStats));
   const sourceTest = featurise(sourceTestPairs(cfg.sourceTest));
+  const noisySource = score(sourceTest, null);
   const maxN = Math.max(...cfg.ns);
   const pools = Array.from({ length: cfg.draws }, (_, d) => utterances(maxN, drawSeeds(d).utterances));
   const valUtts = utterances(cfg.validation, VAL_SEEDS.utterances);
-  log(`data ready: source statistics from ${sourceSample.rows} frames; ${sourceTest.length} source test pairs; ${cfg.draws} pools of ${maxN} utterances`);
+  let sourceFrames = 0;
 
-  const rows: Row[] = [];
-  const noisyRows: { noise: NoiseKind; target: Scores }[] = [];
-  let noisySource: Scores | undefined;
-  const examples: { noise: NoiseKind; pair: Featured; before: Float32Array; after: Float32Array; n: number }[] = [];
-  const unadaptedSource = score(sourceTest, predictAll(model, sourceTest));
-  noisySource = score(sourceTest, null);
+  for (const kind of cfg.models) {
+    const io = IO[kind];
+    const base = resolve(here, `../../fixtures/speech/${kind}`);
+    const { model, meta } = await loadModel(tf, base);
+    metas[kind] = meta;
+    const head = model.getLayer('head');
+    const head0 = head.getWeights().map((w) => w.clone());
+    const body = featureModel(model, findHead(model));
+    const predictAll = (m: tf.LayersModel, pairs: readonly Featured[]) => io.predict(m, pairs);
+    const sInput = io.tensors(sourceSample);
+    const stats = await computeSourceStatistics(model, sInput.x, { batchSize: io.batch });
+    tf.dispose([sInput.x, sInput.y]);
+    sourceFrames = stack(sourceSample).rows;
+    log(`${kind}: source statistics from ${sourceFrames} frames (${sInput.samples} samples); ${sourceTest.length} source test pairs; ${cfg.draws} pools of ${maxN} utterances`);
+    const unadaptedSource = score(sourceTest, predictAll(model, sourceTest));
 
-  for (const noise of cfg.noises) {
-    const targetTest = featurise(targetPairs(noise, cfg.test, 'test'));
-    const val = featurise(makePairs(valUtts, [noise], TARGET_SNRS, VAL_SEEDS.pairs, VAL_SEEDS.noise));
-    const valS = stack(val);
-    const valX = tf.tensor2d(valS.x, [valS.rows, BINS]), valY = tf.tensor2d(valS.y, [valS.rows, BINS]);
-    const valF = body.predict(valX, { batchSize: PREDICT_BATCH }) as tf.Tensor;
-    const beforePred = predictAll(model, targetTest);
-    const unadapted = score(targetTest, beforePred);
-    noisyRows.push({ noise, target: score(targetTest, null) });
-    for (let d = 0; d < cfg.draws; d++) {
-      const s = drawSeeds(d);
-      const pool = featurise(makePairs(pools[d]!, [noise], TARGET_SNRS, s.pairs, s.noise));
-      for (const n of cfg.ns) {
-        const fit = stack(pool.slice(0, n));
-        const common = { noise, n, draw: d, rows: fit.rows };
-        rows.push({ ...common, method: 'unadapted', target: unadapted, source: unadaptedSource, seconds: null, note: '' });
-        const xt = tf.tensor2d(fit.x, [fit.rows, BINS]), yt = tf.tensor2d(fit.y, [fit.rows, BINS]);
-        try {
-          // --- closed-form heads
-          const groups = Int32Array.from(pool.slice(0, n).flatMap((p, u) => Array.from({ length: p.x.length / BINS }, () => u)));
-          const closed: [Method, AdaptOptions][] = [
-            ['LVA default (source statistics)', { source: stats, batchSize: PREDICT_BATCH }],
-            ["LVA 'none' (raw pinv)", { regularization: 'none', batchSize: PREDICT_BATCH }],
-          ];
-          for (const [method, options] of closed) {
-            head.setWeights(head0);
-            const ta = performance.now();
-            const rep = await adaptModel(model, xt, yt, options);
-            const seconds = (performance.now() - ta) / 1000;
-            const dg = rep.result.diagnostics;
-            const pred = predictAll(model, targetTest);
-            rows.push({ ...common, method, target: score(targetTest, pred), source: score(sourceTest, predictAll(model, sourceTest)), seconds, note: `${rep.outcome}, λ ${dg.regularization.lambda.toPrecision(2)}` });
-            if (method === 'LVA default (source statistics)' && d === 0 && n === maxN) examples.push({ noise, pair: targetTest[0]!, before: beforePred[0]!, after: pred[0]!, n });
-          }
-          head.setWeights(head0);
-
-          // --- addendum: the default with each frame's utterance as its group. adaptModel has no `groups` option for a
-          // Dense head (every row is its own sample), so this calls the core solver on the frozen features directly.
-          if (cfg.groups) {
-            const ta = performance.now();
-            const th = findHead(model);
-            const z = body.predict(xt, { batchSize: PREDICT_BATCH }) as tf.Tensor;
-            const zm = { rows: fit.rows, cols: z.shape[1]!, data: Float64Array.from(await z.data()) };
-            z.dispose();
-            const res = lvaUpdate(zm, { rows: fit.rows, cols: BINS, data: Float64Array.from(fit.y) }, await readHead(th), { source: stats, groups });
-            if (res.kind === 'updated' || res.kind === 'updated-with-cutoff') writeHead(th, res.head);
-            const seconds = (performance.now() - ta) / 1000;
-            const lam = 'regularization' in res.diagnostics ? res.diagnostics.regularization.lambda.toPrecision(2) : '?';
-            rows.push({ ...common, method: 'LVA default + utterance groups', target: score(targetTest, predictAll(model, targetTest)), source: score(sourceTest, predictAll(model, sourceTest)), seconds, note: `${res.kind}, λ ${lam}` });
-            head.setWeights(head0);
-          }
-
-          // --- GD on the head over the frozen features, lr × epochs chosen on the validation utterances
-          if (!cfg.closedOnly) {
-            const ta = performance.now();
-            const f = body.predict(xt, { batchSize: PREDICT_BATCH }) as tf.Tensor;
-            let best = { mse: Infinity, lr: 0, epochs: 0, w: head0.map((w) => w.clone()) };
-            for (const lr of GD_LRS) {
-              const h = tf.sequential({ layers: [tf.layers.dense({ units: BINS, useBias: false, inputShape: [f.shape[1]!] })] });
-              h.setWeights(head0);
-              h.compile({ optimizer: tf.train.adam(lr), loss: 'meanSquaredError' });
-              let done = 0;
-              for (const e of GD_EPOCHS) {
-                if (e > done) await h.fit(f, yt, { epochs: e - done, batchSize: GD_BATCH, shuffle: true, verbose: 0 });
-                done = e;
-                const mse = tf.tidy(() => tf.losses.meanSquaredError(valY, h.predict(valF, { batchSize: PREDICT_BATCH }) as tf.Tensor).dataSync()[0]!);
-                if (mse < best.mse) {
-                  tf.dispose(best.w);
-                  best = { mse, lr, epochs: e, w: h.getWeights().map((w) => w.clone()) };
-                }
-              }
-              h.dispose();
+    for (const noise of cfg.noises) {
+      const targetTest = featurise(targetPairs(noise, cfg.test, 'test'));
+      const val = featurise(makePairs(valUtts, [noise], TARGET_SNRS, VAL_SEEDS.pairs, VAL_SEEDS.noise));
+      const valT = io.tensors(val);
+      const valY = valT.y.reshape([-1, BINS]);
+      const valFeat = body.predict(valT.x, { batchSize: io.batch }) as tf.Tensor;
+      const valF = valFeat.reshape([-1, valFeat.shape.at(-1)!]);
+      const beforePred = predictAll(model, targetTest);
+      const unadapted = score(targetTest, beforePred);
+      if (!noisyRows.some((r) => r.noise === noise)) noisyRows.push({ noise, target: score(targetTest, null) });
+      for (let d = 0; d < cfg.draws; d++) {
+        const s = drawSeeds(d);
+        const pool = featurise(makePairs(pools[d]!, [noise], TARGET_SNRS, s.pairs, s.noise));
+        for (const n of cfg.ns) {
+          const fitT = io.tensors(pool.slice(0, n));
+          const { x: xt, y: yt, groups } = fitT;
+          const common = { model: kind, noise, n, draw: d, rows: stack(pool.slice(0, n)).rows, samples: fitT.samples };
+          rows.push({ ...common, method: 'unadapted', target: unadapted, source: unadaptedSource, seconds: null, note: '' });
+          try {
+            // --- closed-form heads: the default, the default with each sample's utterance as its group, raw pinv
+            const closed: [Method, AdaptOptions][] = [
+              ['LVA default (source statistics)', { source: stats, batchSize: io.batch }],
+              ...(cfg.groups ? [['LVA default + utterance groups', { source: stats, groups, batchSize: io.batch }] as [Method, AdaptOptions]] : []),
+              ["LVA 'none' (raw pinv)", { regularization: 'none', batchSize: io.batch }],
+            ];
+            for (const [method, options] of closed) {
+              head.setWeights(head0);
+              const ta = performance.now();
+              const rep = await adaptModel(model, xt, yt, options);
+              const seconds = (performance.now() - ta) / 1000;
+              const dg = rep.result.diagnostics;
+              const pred = predictAll(model, targetTest);
+              rows.push({ ...common, method, target: score(targetTest, pred), source: score(sourceTest, predictAll(model, sourceTest)), seconds, note: `${rep.outcome}, λ ${dg.regularization.lambda.toPrecision(2)}` });
+              if (method === 'LVA default (source statistics)' && d === 0 && n === maxN) examples.push({ model: kind, noise, pair: targetTest[0]!, before: beforePred[0]!, after: pred[0]!, n });
             }
-            head.setWeights(best.w);
-            const seconds = (performance.now() - ta) / 1000;
-            tf.dispose([f, ...best.w]);
-            rows.push({ ...common, method: 'GD on the head (val-tuned)', target: score(targetTest, predictAll(model, targetTest)), source: score(sourceTest, predictAll(model, sourceTest)), seconds, note: `lr ${best.lr}, ${best.epochs} ep` });
             head.setWeights(head0);
-          }
 
-          // --- the user's own fit() of the whole DDAE with lvaCallback added (a fresh copy of the pretrained model)
-          if (!cfg.closedOnly) {
-            const { model: m } = await loadModel(tf, base);
-            m.compile({ optimizer: tf.train.adam(cfg.fitLr), loss: 'meanSquaredError' });
-            const cb = lvaCallback({ x: xt, y: yt, source: stats, batchSize: PREDICT_BATCH });
-            const ta = performance.now();
-            await m.fit(xt, yt, { epochs: cfg.fitEpochs, batchSize: FIT_BATCH, shuffle: true, verbose: 0, callbacks: [cb] });
-            const seconds = (performance.now() - ta) / 1000;
-            const dec: Decision | undefined = cb.decision;
-            const note = dec ? `${dec.kind} (choice: ${dec.choice ? `${dec.choice.kind} → ${dec.choice.path}` : 'none'}; ${dec.choice?.reason ?? dec.reason})` : 'no decision';
-            rows.push({ ...common, method: 'fit() + lvaCallback', target: score(targetTest, predictAll(m, targetTest)), source: score(sourceTest, predictAll(m, sourceTest)), seconds, note });
-            m.dispose();
+            // --- GD on the head over the frozen features (one row per frame), lr × epochs chosen on the validation utterances
+            if (!cfg.closedOnly) {
+              const ta = performance.now();
+              const feat = body.predict(xt, { batchSize: io.batch }) as tf.Tensor;
+              const f = feat.reshape([-1, feat.shape.at(-1)!]);
+              const y2 = yt.reshape([-1, BINS]);
+              let best = { mse: Infinity, lr: 0, epochs: 0, w: head0.map((w) => w.clone()) };
+              for (const lr of GD_LRS) {
+                const h = tf.sequential({ layers: [tf.layers.dense({ units: BINS, useBias: false, inputShape: [f.shape[1]!] })] });
+                h.setWeights(head0);
+                h.compile({ optimizer: tf.train.adam(lr), loss: 'meanSquaredError' });
+                let done = 0;
+                for (const e of GD_EPOCHS) {
+                  if (e > done) await h.fit(f, y2, { epochs: e - done, batchSize: GD_BATCH, shuffle: true, verbose: 0 });
+                  done = e;
+                  const mse = tf.tidy(() => tf.losses.meanSquaredError(valY, h.predict(valF, { batchSize: PREDICT_BATCH }) as tf.Tensor).dataSync()[0]!);
+                  if (mse < best.mse) {
+                    tf.dispose(best.w);
+                    best = { mse, lr, epochs: e, w: h.getWeights().map((w) => w.clone()) };
+                  }
+                }
+                h.dispose();
+              }
+              head.setWeights(best.w);
+              const seconds = (performance.now() - ta) / 1000;
+              tf.dispose([feat, f, y2, ...best.w]);
+              rows.push({ ...common, method: 'GD on the head (val-tuned)', target: score(targetTest, predictAll(model, targetTest)), source: score(sourceTest, predictAll(model, sourceTest)), seconds, note: `lr ${best.lr}, ${best.epochs} ep` });
+              head.setWeights(head0);
+            }
+
+            // --- the user's own fit() of the whole model with lvaCallback added (a fresh copy of the pretrained model)
+            if (!cfg.closedOnly && n <= cfg.fitMaxN) {
+              const { model: m } = await loadModel(tf, base);
+              m.compile({ optimizer: tf.train.adam(cfg.fitLr), loss: 'meanSquaredError' });
+              const cb = lvaCallback({ x: xt, y: yt, source: stats, batchSize: io.batch });
+              const ta = performance.now();
+              await m.fit(xt, yt, { epochs: cfg.fitEpochs, batchSize: io.fitBatch, shuffle: true, verbose: 0, callbacks: [cb] });
+              const seconds = (performance.now() - ta) / 1000;
+              const dec: Decision | undefined = cb.decision;
+              const note = dec ? `${dec.kind} (choice: ${dec.choice ? `${dec.choice.kind} → ${dec.choice.path}` : 'none'}; ${dec.choice?.reason ?? dec.reason})` : 'no decision';
+              rows.push({ ...common, method: 'fit() + lvaCallback', target: score(targetTest, predictAll(m, targetTest)), source: score(sourceTest, predictAll(m, sourceTest)), seconds, note });
+              m.dispose();
+            }
+          } finally {
+            tf.dispose([xt, yt]);
           }
-        } finally {
-          tf.dispose([xt, yt]);
+          const mine = rows.filter((r) => r.model === kind && r.noise === noise && r.n === n && r.draw === d);
+          log(`${kind} ${noise} N=${n} draw ${d} (${common.rows} frames, ${common.samples} samples): ` + mine.map((r) => `${r.method}: SI-SDR ${r.target.siSdr.toFixed(2)} STOI ${r.target.stoi.toFixed(3)} src SI-SDR ${r.source.siSdr.toFixed(2)} ${r.seconds?.toFixed(1) ?? '-'} s [${r.note}]`).join(' | '));
         }
-        const mine = rows.filter((r) => r.noise === noise && r.n === n && r.draw === d);
-        log(`${noise} N=${n} draw ${d} (${fit.rows} frames): ` + mine.map((r) => `${r.method}: SI-SDR ${r.target.siSdr.toFixed(2)} STOI ${r.target.stoi.toFixed(3)} src SI-SDR ${r.source.siSdr.toFixed(2)} ${r.seconds?.toFixed(1) ?? '-'} s [${r.note}]`).join(' | '));
       }
+      tf.dispose([valT.x, valT.y, valY, valFeat, valF]);
     }
-    tf.dispose([valX, valY, valF]);
+    tf.dispose(head0);
   }
-  tf.dispose(head0);
   const totalS = (performance.now() - t0) / 1000;
 
   mkdirSync(results, { recursive: true });
-  writeFileSync(resolve(results, `${cfg.out}.json`), JSON.stringify({ cfg, machine, totalSeconds: totalS, noisy: noisyRows, noisySource, rows }, null, 1) + '\n');
+  writeFileSync(resolve(results, `${cfg.out}.json`), JSON.stringify({ cfg, machine, totalSeconds: totalS, noisy: noisyRows, noisySource, metas, rows }, null, 1) + '\n');
   // ---------------- report
   const f = (v: number, k: number) => (Number.isFinite(v) ? v.toFixed(k) : String(v));
   const cell = (rs: Row[], get: (r: Row) => number, k: number, worst: 'min' | 'max') => {
@@ -309,74 +361,87 @@ async function main(): Promise<void> {
     const w = worst === 'min' ? Math.min(...v) : Math.max(...v);
     return rs.length > 1 ? `${f(mean(v), k)} (${f(w, k)})` : f(mean(v), k);
   };
+  const names = cfg.models.map((k) => k.toUpperCase()).join(' and ');
   const lines: string[] = [
-    '# Speech enhancement with a DDAE adapted to unseen noises (issue 14, DDAE half; paper Exp 2 in miniature)',
+    `# Speech enhancement with ${names === 'DDAE' ? 'a DDAE' : names === 'BLSTM' ? 'a BLSTM' : 'a DDAE and a BLSTM'} adapted to unseen noises (issue 14; paper Exp 2 in miniature)`,
     '',
-    `Command: \`npm run bench:speech${quick ? ' -- --quick' : ''}\` with noises ${cfg.noises.join(', ')}; N = ${cfg.ns.join(', ')}; ${cfg.draws} draw(s); ${cfg.test} target test utterances; ${cfg.sourceTest}×5 source test pairs; total ${f(totalS / 60, 1)} min. ` +
+    `Command: \`npm run bench:speech -- ${process.argv.slice(2).join(' ')}\` (models ${cfg.models.join(', ')}; noises ${cfg.noises.join(', ')}; N = ${cfg.ns.join(', ')}; ${cfg.draws} draw(s); ${cfg.test} target test utterances; ${cfg.sourceTest}×5 source test pairs); total ${f(totalS / 60, 1)} min. ` +
       `Machine: ${machine.cpu}, ${machine.logicalCores} logical cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}, load average at start ${machine.loadAverage.join(' / ')} (cores shared with other agents' work), ${machine.date}. tfjs 4.22, wasm backend.`,
     '',
-    ...(cfg.ns.includes(80) ? [] : [`**Reduced from the issue's set-up:** N = 80 is not run (N = ${cfg.ns.join(', ')} only) and ${cfg.draws} draws instead of 5+, so that one run fits in about 20 minutes on this 2-core machine; \`--ns 1,5,20,80 --draws 5\` runs the full set-up (several times longer).`, '']),
-    '**Synthetic data.** Speech is espeak-ng (Debian 1.51), not recorded speech; noises are generated (bench/speech/data.ts). Numbers here say nothing about real speech. **Only the DDAE**: the BLSTM half of issue 14 is not done yet.',
+    ...(cfg.ns.includes(80) ? [] : [`**Reduced from the issue's set-up:** N = 80 is not run (N = ${cfg.ns.join(', ')} only) and ${cfg.draws} draws instead of 5+, to bound the run time on this shared 2-core machine; \`--ns 1,5,20,80 --draws 5\` runs the full set-up (several times longer).`, '']),
+    '**Synthetic data.** Speech is espeak-ng (Debian 1.51), not recorded speech; noises are generated (bench/speech/data.ts). Numbers here say nothing about real speech.',
     '',
-    `Model: fixtures/speech/ddae (DDAE 257 → 512×4 LeakyReLU → head 512 → 257, no bias), pretrained on source noises (white, pink, brown, hum, babble; −5…10 dB): ${String(meta['data'])}; validation MSE ${Number(meta['validationMse']).toFixed(5)}.`,
-    '',
+    ...cfg.models.map((k) => {
+      const meta = metas[k]!;
+      return k === 'ddae'
+        ? `Model DDAE: fixtures/speech/ddae (257 → 512×4 LeakyReLU → head Dense 512 → 257, no bias; one sample = one frame), pretrained on source noises (white, pink, brown, hum, babble; −5…10 dB): ${String(meta['data'])}; validation MSE ${Number(meta['validationMse']).toFixed(5)}.\n`
+        : `Model BLSTM: fixtures/speech/blstm (Bidirectional LSTM 257 → ${String(meta['hidden'])}, directions summed → head TimeDistributed(Dense ${String(meta['hidden'])} → 257, no bias); one sample = one 128-frame segment of an utterance (segments at 0, 128, … and one ending at the last frame; each frame scored from the last segment covering it)), trained in PyTorch ${String(meta['torch'])} (bench/speech/train_blstm.py) on the same source noises: ${String(meta['data'])}; ${String(meta['epochsRun'])} epochs (${String(meta['stopped'])}), best epoch ${String(meta['bestEpoch'])}, validation MSE ${Number(meta['validationMse']).toFixed(5)} (per frame, segmented as here; noisy input ${Number(meta['noisyInputValidationMse']).toFixed(5)}); converted to tfjs by bench/speech/convert-blstm.ts (tests/speech/blstm.test.ts: tfjs reproduces PyTorch to < 1e-4).\n`;
+    }),
     `Data and seeds: target noises at −1 or +1 dB. Draw d adapts on the first N of ${maxN} espeak-ng utterances with seed ${SEEDS.adapt} + 10d, SNR/offset RNG seed 13 + 100d, target-noise realisation seed 3 + 10d (d = 0…${cfg.draws - 1}: utterance seeds ${Array.from({ length: cfg.draws }, (_, d) => drawSeeds(d).utterances).join(', ')}). ` +
       `Target test: ${cfg.test} held-out utterances (seed ${SEEDS.test}) with another realisation (noise seed 4), the same for every draw. GD validation: ${cfg.validation} further utterances (seed ${VAL_SEEDS.utterances}, noise seed ${VAL_SEEDS.noise}) — labelled target data the closed form does not get. ` +
-      `Forgetting: ${sourceTest.length} held-out utterance × source-noise pairs (seed ${SEEDS.test}, new noise realisations, new babble talkers). Source statistics: computed once from ${sourceSample.rows} frames of ${cfg.sourceStats} pretraining utterances × 5 source noises and passed as \`source\`.`,
+      `Forgetting: ${sourceTest.length} held-out utterance × source-noise pairs (seed ${SEEDS.test}, new noise realisations, new babble talkers). Source statistics: computed once per model, with its own features, from the ${sourceFrames} frames of ${cfg.sourceStats} pretraining utterances × 5 source noises, and passed as \`source\`.`,
     '',
     'Methods:',
-    '- **unadapted**: the pretrained DDAE.',
+    '- **unadapted**: the pretrained model.',
     '- **LVA default (source statistics)**: `adaptModel(model, x, y, { source })` — the library default (λ selection, source-feature metric, the do-no-harm guard).',
+    ...(cfg.groups ? ['- **LVA default + utterance groups**: `adaptModel(model, x, y, { source, groups })` with groups = the utterance of each sample (frame for the DDAE, segment for the BLSTM), so λ is cross-validated over whole utterances — the recommended usage for frames of utterances.'] : []),
     "- **LVA 'none' (raw pinv)**: `regularization: 'none'`, the published closed form.",
-    `- **GD on the head (val-tuned)**: the frozen body's features, the head (init = pretrained) trained with Adam, lr ∈ {${GD_LRS.join(', ')}} × epochs ∈ {${GD_EPOCHS.join(', ')}} (batch ${GD_BATCH}), the combination with the lowest spectral MSE on the validation utterances kept. Its time includes feature extraction and the whole grid.`,
-    `- **fit() + lvaCallback**: a fresh copy of the pretrained DDAE, \`model.fit(x, y, { epochs: ${cfg.fitEpochs}, batchSize: ${FIT_BATCH}, callbacks: [lvaCallback({ x, y, source })] })\` with Adam ${cfg.fitLr} on every layer; the note says which path the callback's (data-driven, issue 15) decision chose (decision kind; choice kind → path; reason).`,
+    `- **GD on the head (val-tuned)**: the frozen body's features (one row per frame), the head (init = pretrained) trained with Adam, lr ∈ {${GD_LRS.join(', ')}} × epochs ∈ {${GD_EPOCHS.join(', ')}} (batch ${GD_BATCH} frames), the combination with the lowest spectral MSE on the validation utterances kept. Its time includes feature extraction and the whole grid.`,
+    `- **fit() + lvaCallback**${Number.isFinite(cfg.fitMaxN) ? ` (only for N ≤ ${cfg.fitMaxN}, to bound the run time)` : ''}: a fresh copy of the pretrained model, \`model.fit(x, y, { epochs: ${cfg.fitEpochs}, batchSize, callbacks: [lvaCallback({ x, y, source })] })\` with Adam ${cfg.fitLr} on every layer (batch ${FIT_BATCH} frames for the DDAE, ${cfg.blstmFitBatch} segments for the BLSTM); the note says which path the callback's (data-driven, issue 15) decision chose (decision kind; choice kind → path; reason).`,
     '',
     'Metrics (means over test utterances, then over draws; in brackets the worst draw): spectral MSE of log1p magnitudes; SI-SDR (dB) and STOI of the waveform resynthesised with the noisy phase. "s" = median wall time over draws of the adaptation (adaptModel total, or the GD grid, or fit() with the callback), all in this one run on 2 shared cores.',
     '',
   ];
-  for (const noise of cfg.noises) {
-    const nz = noisyRows.find((r) => r.noise === noise)!;
-    lines.push(`## ${noise}`, '', `Noisy input: target MSE ${f(nz.target.mse, 4)}, SI-SDR ${f(nz.target.siSdr, 2)} dB, STOI ${f(nz.target.stoi, 3)}; source test noisy SI-SDR ${f(noisySource.siSdr, 2)}, STOI ${f(noisySource.stoi, 3)}.`, '');
-    lines.push('| N (frames) | method | target MSE | target SI-SDR | target STOI | source MSE | source SI-SDR | source STOI | s | notes (draw 0…) |', '|---|---|---|---|---|---|---|---|---|---|');
-    for (const n of cfg.ns) {
-      for (const method of METHODS) {
-        const rs = rows.filter((r) => r.noise === noise && r.n === n && r.method === method);
-        if (rs.length === 0) continue;
-        const secs = rs.map((r) => r.seconds).filter((s): s is number => s !== null);
-        const notes = [...new Set(rs.map((r) => r.note))].filter(Boolean).join(' / ');
-        lines.push(`| ${n} (${Math.round(median(rs.map((r) => r.rows)))}) | ${method} | ${cell(rs, (r) => r.target.mse, 4, 'max')} | ${cell(rs, (r) => r.target.siSdr, 2, 'min')} | ${cell(rs, (r) => r.target.stoi, 3, 'min')} | ${cell(rs, (r) => r.source.mse, 4, 'max')} | ${cell(rs, (r) => r.source.siSdr, 2, 'min')} | ${cell(rs, (r) => r.source.stoi, 3, 'min')} | ${secs.length ? f(median(secs), 1) : ''} | ${notes} |`);
+  const L = 'LVA default (source statistics)', G = 'GD on the head (val-tuned)', F = 'fit() + lvaCallback', U = 'LVA default + utterance groups';
+  for (const kind of cfg.models) {
+    const K = kind.toUpperCase();
+    const mrows = rows.filter((r) => r.model === kind);
+    for (const noise of cfg.noises) {
+      const nz = noisyRows.find((r) => r.noise === noise)!;
+      lines.push(`## ${K} · ${noise}`, '', `Noisy input: target MSE ${f(nz.target.mse, 4)}, SI-SDR ${f(nz.target.siSdr, 2)} dB, STOI ${f(nz.target.stoi, 3)}; source test noisy SI-SDR ${f(noisySource.siSdr, 2)}, STOI ${f(noisySource.stoi, 3)}.`, '');
+      lines.push(`| N (frames${kind === 'blstm' ? ' / segments' : ''}) | method | target MSE | target SI-SDR | target STOI | source MSE | source SI-SDR | source STOI | s | notes (draw 0…) |`, '|---|---|---|---|---|---|---|---|---|---|');
+      for (const n of cfg.ns) {
+        for (const method of METHODS) {
+          const rs = mrows.filter((r) => r.noise === noise && r.n === n && r.method === method);
+          if (rs.length === 0) continue;
+          const secs = rs.map((r) => r.seconds).filter((s): s is number => s !== null);
+          const notes = [...new Set(rs.map((r) => r.note))].filter(Boolean).join(' / ');
+          const size = kind === 'blstm' ? `${Math.round(median(rs.map((r) => r.rows)))} / ${Math.round(median(rs.map((r) => r.samples)))}` : `${Math.round(median(rs.map((r) => r.rows)))}`;
+          lines.push(`| ${n} (${size}) | ${method} | ${cell(rs, (r) => r.target.mse, 4, 'max')} | ${cell(rs, (r) => r.target.siSdr, 2, 'min')} | ${cell(rs, (r) => r.target.stoi, 3, 'min')} | ${cell(rs, (r) => r.source.mse, 4, 'max')} | ${cell(rs, (r) => r.source.siSdr, 2, 'min')} | ${cell(rs, (r) => r.source.stoi, 3, 'min')} | ${secs.length ? f(median(secs), 1) : ''} | ${notes} |`);
+        }
       }
+      lines.push('');
+    }
+    const t = (n: number, m: Method) => median(mrows.filter((r) => r.n === n && r.method === m && r.seconds !== null).map((r) => r.seconds!));
+    lines.push(`## ${K} · wall times (median over noises × draws, seconds)`, '', '| N | LVA default | LVA default + groups | LVA none | GD head grid | fit() + callback | GD / LVA default |', '|---|---|---|---|---|---|---|');
+    for (const n of cfg.ns) lines.push(`| ${n} | ${f(t(n, L), 1)} | ${f(t(n, U), 1)} | ${f(t(n, "LVA 'none' (raw pinv)"), 1)} | ${f(t(n, G), 1)} | ${f(t(n, F), 1)} | ${f(t(n, G) / t(n, L), 2)} |`);
+    lines.push('', `## ${K} · who wins (computed)`, '', '| noise | N | best target SI-SDR | best target STOI | LVA default − GD head: SI-SDR / STOI | LVA default − fit()+cb: SI-SDR / STOI | LVA + groups − LVA default: SI-SDR / STOI | forgetting, source SI-SDR change vs unadapted: LVA default / + groups / GD head / fit()+cb |', '|---|---|---|---|---|---|---|---|');
+    for (const noise of cfg.noises) for (const n of cfg.ns) {
+      const m = (method: Method, get: (r: Row) => number) => mean(mrows.filter((r) => r.noise === noise && r.n === n && r.method === method).map(get));
+      const present = METHODS.filter((x) => mrows.some((r) => r.noise === noise && r.n === n && r.method === x));
+      const best = (get: (r: Row) => number) => present.reduce((a, b) => (m(b, get) > m(a, get) ? b : a));
+      const sd = (r: Row) => r.target.siSdr, st = (r: Row) => r.target.stoi, ss = (r: Row) => r.source.siSdr;
+      const sg = (v: number, k: number) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${f(v, k)}` : '–');
+      lines.push(`| ${noise} | ${n} | ${best(sd)} | ${best(st)} | ${sg(m(L, sd) - m(G, sd), 2)} / ${sg(m(L, st) - m(G, st), 3)} | ${sg(m(L, sd) - m(F, sd), 2)} / ${sg(m(L, st) - m(F, st), 3)} | ${sg(m(U, sd) - m(L, sd), 2)} / ${sg(m(U, st) - m(L, st), 3)} | ${[L, U, G, F].map((x) => sg(m(x as Method, ss) - m('unadapted', ss), 2)).join(' / ')} |`);
     }
     lines.push('');
   }
-  // wall-time summary: LVA vs GD, same run
-  lines.push('## Wall times (median over noises × draws, seconds)', '', '| N | LVA default | LVA none | GD head grid | fit() + callback | GD / LVA default |', '|---|---|---|---|---|---|');
-  for (const n of cfg.ns) {
-    const t = (m: Method) => median(rows.filter((r) => r.n === n && r.method === m).map((r) => r.seconds!));
-    lines.push(`| ${n} | ${f(t('LVA default (source statistics)'), 1)} | ${f(t("LVA 'none' (raw pinv)"), 1)} | ${f(t('GD on the head (val-tuned)'), 1)} | ${f(t('fit() + lvaCallback'), 1)} | ${f(t('GD on the head (val-tuned)') / t('LVA default (source statistics)'), 2)} |`);
-  }
-  // automatic summary: best method per noise × N, and LVA default against GD and against unadapted
-  lines.push('', '## Who wins (computed)', '', '| noise | N | best target SI-SDR | best target STOI | LVA default − GD head: SI-SDR / STOI | LVA default − fit()+cb: SI-SDR / STOI | forgetting, source SI-SDR change vs unadapted: LVA default / GD head / fit()+cb |', '|---|---|---|---|---|---|---|');
-  for (const noise of cfg.noises) for (const n of cfg.ns) {
-    const m = (method: Method, get: (r: Row) => number) => mean(rows.filter((r) => r.noise === noise && r.n === n && r.method === method).map(get));
-    const best = (get: (r: Row) => number) => METHODS.reduce((a, b) => (m(b, get) > m(a, get) ? b : a));
-    const sd = (r: Row) => r.target.siSdr, st = (r: Row) => r.target.stoi, ss = (r: Row) => r.source.siSdr;
-    const L = 'LVA default (source statistics)', G = 'GD on the head (val-tuned)', F = 'fit() + lvaCallback';
-    const sg = (v: number, k: number) => `${v >= 0 ? '+' : ''}${f(v, k)}`;
-    lines.push(`| ${noise} | ${n} | ${best(sd)} | ${best(st)} | ${sg(m(L, sd) - m(G, sd), 2)} / ${sg(m(L, st) - m(G, st), 3)} | ${sg(m(L, sd) - m(F, sd), 2)} / ${sg(m(L, st) - m(F, st), 3)} | ${[L, G, F].map((x) => sg(m(x as Method, ss) - m('unadapted', ss), 2)).join(' / ')} |`);
-  }
-  lines.push('', '<!-- READING -->', '', '![metrics vs N](speech-metrics.svg)', '', 'Means over draws; the raw pseudo-inverse is left out of the figure (its −15…−55 dB would flatten the other curves).', '', '![spectrograms](speech-spectrogram.svg)', '');
+  lines.push('<!-- READING -->', '');
 
   mkdirSync(results, { recursive: true });
-  await plotMetrics(rows, cfg.noises, cfg.ns, resolve(results, `${cfg.out}-metrics.svg`));
-  const ex = examples[0];
-  if (ex) {
+  for (const kind of cfg.models) {
+    await plotMetrics(rows.filter((r) => r.model === kind), cfg.noises, cfg.ns, resolve(results, `${cfg.out}-${kind}-metrics.svg`));
+    lines.push(`![${kind.toUpperCase()} metrics vs N](${cfg.out}-${kind}-metrics.svg)`, '', `${kind.toUpperCase()}: means over draws; the raw pseudo-inverse is left out of the figure (its large negative SI-SDR would flatten the other curves).`, '');
+  }
+  for (const kind of cfg.models) {
+    const ex = examples.find((e) => e.model === kind);
+    if (!ex) continue;
     writeFileSync(
-      resolve(results, `${cfg.out}-spectrogram.svg`),
+      resolve(results, `${cfg.out}-${kind}-spectrogram.svg`),
       spectrogramSvg(
         [
           { title: `noisy (${ex.noise}, ${ex.pair.snrDb > 0 ? '+' : ''}${ex.pair.snrDb} dB)`, logMag: ex.pair.x },
-          { title: 'enhanced before adaptation (pretrained DDAE)', logMag: ex.before },
+          { title: `enhanced before adaptation (pretrained ${kind.toUpperCase()})`, logMag: ex.before },
           { title: `enhanced after adaptation (LVA default, N = ${ex.n}, draw 0)`, logMag: ex.after },
           { title: 'clean', logMag: ex.pair.y },
         ],
@@ -384,24 +449,25 @@ async function main(): Promise<void> {
         'log1p magnitude, 0–8 kHz bottom to top, hop 10 ms; one colour scale for all panels (square root of log1p / max)',
       ),
     );
-    const dir = resolve(results, cfg.out);
-    mkdirSync(dir, { recursive: true });
-    for (const e of examples) {
-      const span = (e.pair.spec.frames - 1) * HOP + N_FFT;
-      const clip = Math.min(span, 3 * 16000);
-      const waves: [string, ArrayLike<number>][] = [
-        ['clean', e.pair.clean.subarray(0, clip)],
-        ['noisy', e.pair.noisy.subarray(0, clip)],
-        ['before', resynthesise(e.before, e.pair.spec).subarray(0, clip)],
-        ['after', resynthesise(e.after, e.pair.spec).subarray(0, clip)],
-      ];
-      let peak = 0;
-      for (const [, w] of waves) for (let i = 0; i < w.length; i++) peak = Math.max(peak, Math.abs(w[i]!));
-      const gain = 0.7 / peak; // one gain per set, so loudness differences are kept
-      for (const [name, w] of waves) writeFileSync(resolve(dir, `${e.noise}-${name}.wav`), writeWav(Array.from(w, (v) => v * gain), 16000));
-    }
-    lines.push(`Listening examples (bench/results/${cfg.out}/, 16 kHz 16-bit, ≤ 3 s, one gain per noise so relative loudness is kept): for each noise, the first target test utterance clean, noisy, enhanced by the pretrained DDAE (before) and after LVA default with N = ${maxN}, draw 0: ${examples.map((e) => `\`${e.noise}-{clean,noisy,before,after}.wav\``).join(', ')}.`, '');
+    lines.push(`![${kind.toUpperCase()} spectrograms](${cfg.out}-${kind}-spectrogram.svg)`, '');
   }
+  const dir = resolve(results, cfg.out);
+  mkdirSync(dir, { recursive: true });
+  for (const e of examples) {
+    const span = (e.pair.spec.frames - 1) * HOP + N_FFT;
+    const clip = Math.min(span, 3 * 16000);
+    const waves: [string, ArrayLike<number>][] = [
+      ['clean', e.pair.clean.subarray(0, clip)],
+      ['noisy', e.pair.noisy.subarray(0, clip)],
+      ['before', resynthesise(e.before, e.pair.spec).subarray(0, clip)],
+      ['after', resynthesise(e.after, e.pair.spec).subarray(0, clip)],
+    ];
+    let peak = 0;
+    for (const [, w] of waves) for (let i = 0; i < w.length; i++) peak = Math.max(peak, Math.abs(w[i]!));
+    const gain = 0.7 / peak; // one gain per set, so loudness differences are kept
+    for (const [name, w] of waves) writeFileSync(resolve(dir, `${e.model}-${e.noise}-${name}.wav`), writeWav(Array.from(w, (v) => v * gain), 16000));
+  }
+  if (examples.length) lines.push(`Listening examples (bench/results/${cfg.out}/, 16 kHz 16-bit, ≤ 3 s, one gain per set so relative loudness is kept): for each model and noise, the first target test utterance clean, noisy, enhanced by the pretrained model (before) and after LVA default with N = ${maxN}, draw 0: ${examples.map((e) => `\`${e.model}-${e.noise}-{clean,noisy,before,after}.wav\``).join(', ')}.`, '');
   writeFileSync(resolve(results, `${cfg.out}.md`), lines.join('\n'));
   log(`wrote ${resolve(results, `${cfg.out}.md`)}`);
 }

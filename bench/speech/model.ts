@@ -67,3 +67,35 @@ export async function loadModel(tf: Tf, base: string): Promise<{ model: TF.Layer
   const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightSpecs, weightData }));
   return { model, meta: json.meta };
 }
+
+export const BLSTM_HIDDEN = 300;
+export const SEGMENT = 128;
+
+/**
+ * The Exp 2 BLSTM (method.md §7.2): Bidirectional LSTM (tanh, sigmoid gates as PyTorch, the two directions summed,
+ * one output per frame) → `head` TimeDistributed(Dense 257, no bias), linear. Input: segments of log1p-magnitude
+ * frames, [segments, frames, 257] (any number of frames; the benchmark uses 128). Weights come from
+ * train_blstm.py via convert-blstm.ts; the initial values here are tfjs' defaults and are always overwritten.
+ */
+export function buildBlstm(tf: Tf, hidden = BLSTM_HIDDEN): TF.LayersModel {
+  const model = tf.sequential({ name: 'blstm' });
+  model.add(
+    tf.layers.bidirectional({
+      layer: tf.layers.lstm({ units: hidden, returnSequences: true, activation: 'tanh', recurrentActivation: 'sigmoid', name: 'lstm' }) as TF.RNN,
+      mergeMode: 'sum',
+      inputShape: [null, BINS],
+      name: 'blstm',
+    }),
+  );
+  model.add(tf.layers.timeDistributed({ layer: tf.layers.dense({ units: BINS, useBias: false }), name: 'head' }));
+  return model;
+}
+
+/** Segment starts of a `frames`-frame utterance: 0, 128, 256, … and a last segment ending at the last frame. */
+export function segmentStarts(frames: number, seg = SEGMENT): number[] {
+  if (frames < seg) throw new RangeError(`segmentStarts: the utterance has ${frames} frames, fewer than one ${seg}-frame segment`);
+  const starts: number[] = [];
+  for (let s = 0; s + seg <= frames; s += seg) starts.push(s);
+  if (starts.at(-1)! + seg < frames) starts.push(frames - seg);
+  return starts;
+}
