@@ -8,52 +8,17 @@ import * as tf from '@tensorflow/tfjs';
 import { adaptByChoice, chooseAdaptation, formatChoice } from '../../src/adapters/tfjs/index.js';
 import { lvaCallback } from '../../src/callbacks/lva-callback.js';
 import { lvaUpdate, matrix, OptionError, type LvaResult, type Matrix } from '../../src/core/index.js';
-import { gaussian, rng } from '../helpers/random.js';
-import { seedWeights, useBackend } from '../helpers/tf.js';
+import { groupedData, groupedModel, headAndFeatures } from '../helpers/grouped.js';
+import { useBackend } from '../helpers/tf.js';
 
 beforeAll(() => useBackend('cpu'));
 
 const G = 10, F = 6; // 10 "utterances" × 6 frames
 
-/** 2 → 16 tanh → Dense(3), functional, uncompiled unless asked. */
-function model(seed: number, compiled = false): tf.LayersModel {
-  const input = tf.input({ shape: [2] });
-  const hidden = tf.layers.dense({ units: 16, activation: 'tanh', name: 'hidden' }).apply(input) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: 3, name: 'head' }).apply(hidden) as tf.SymbolicTensor;
-  const m = tf.model({ inputs: input, outputs: out });
-  seedWeights(m, seed);
-  if (compiled) m.compile({ optimizer: tf.train.sgd(1e-4), loss: 'meanSquaredError' });
-  return m;
-}
-
-/** Frames of one utterance: its base input plus 1e-3 jitter, targets with one shared offset (correlated errors). */
-function data(seed: number) {
-  const r = rng(seed);
-  const x: number[][] = [], y: number[][] = [], groups: number[] = [];
-  for (let g = 0; g < G; g++) {
-    const base = [gaussian(r), gaussian(r)], offset = [gaussian(r), gaussian(r), gaussian(r)].map((v) => 0.5 * v);
-    for (let f = 0; f < F; f++) {
-      const xi = base.map((v) => v + 1e-3 * gaussian(r));
-      x.push(xi);
-      y.push([Math.sin(xi[0]!) + offset[0]!, xi[1]! * xi[0]! + offset[1]!, Math.cos(xi[1]!) + offset[2]!]);
-      groups.push(7 * g + 3); // any integer ids
-    }
-  }
-  // Rows in an order that interleaves the groups, so that contiguous slices would split them.
-  const order = Array.from({ length: x.length }, (_, i) => (i % G) * F + Math.floor(i / G));
-  return { x: order.map((i) => x[i]!), y: order.map((i) => y[i]!), groups: order.map((i) => groups[i]!) };
-}
-
-async function features(m: tf.LayersModel, x: number[][]) {
-  const [kernel, bias] = m.getLayer('head').getWeights();
-  const sub = tf.model({ inputs: m.inputs, outputs: m.getLayer('hidden').output as tf.SymbolicTensor });
-  const xt = tf.tensor2d(x);
-  const z = sub.predict(xt) as tf.Tensor;
-  const Z = matrix(x.length, 16, Float64Array.from(await z.data()));
-  const head = { weights: matrix(16, 3, Float64Array.from(await kernel!.data())), bias: Float64Array.from(await bias!.data()) };
-  tf.dispose([xt, z]);
-  return { Z, head };
-}
+const model = (seed: number, compiled = false) => groupedModel(seed, compiled);
+/** Frames of one utterance, near-duplicates with correlated errors (tests/helpers/grouped.ts), rows interleaved. */
+const data = (seed: number) => groupedData(seed, { groups: G, frames: F, id: (g) => 7 * g + 3, interleave: true });
+const features = headAndFeatures;
 
 const rowsOf = (a: Matrix, rows: number[]): Matrix => matrix(rows.length, a.cols, Float64Array.from(rows.flatMap((r) => Array.from(a.data.subarray(r * a.cols, (r + 1) * a.cols)))));
 

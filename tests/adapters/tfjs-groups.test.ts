@@ -7,50 +7,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { adaptModel, adaptModelFromDataset } from '../../src/adapters/tfjs/index.js';
 import { lvaUpdate, matrix, OptionError } from '../../src/core/index.js';
-import { gaussian, rng } from '../helpers/random.js';
-import { seedWeights, useBackend } from '../helpers/tf.js';
+import { groupedData, groupedModel, headAndFeatures } from '../helpers/grouped.js';
+import { useBackend } from '../helpers/tf.js';
 
 beforeAll(() => useBackend('cpu'));
 
-/** 2 → 16 tanh → Dense(3), functional. */
-function model(seed: number): tf.LayersModel {
-  const input = tf.input({ shape: [2] });
-  const hidden = tf.layers.dense({ units: 16, activation: 'tanh', name: 'hidden' }).apply(input) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: 3, name: 'head' }).apply(hidden) as tf.SymbolicTensor;
-  const m = tf.model({ inputs: input, outputs: out });
-  seedWeights(m, seed);
-  return m;
-}
-
-/**
- * 12 "utterances" × 6 frames: the frames of one utterance are its base input plus 1e-3 jitter, and its targets carry
- * one shared offset (the utterance's own noise), so frames of an utterance are near-duplicates with correlated errors.
- */
-function data(seed: number) {
-  const r = rng(seed), G = 12, F = 6;
-  const x: number[][] = [], y: number[][] = [], groups: number[] = [];
-  for (let g = 0; g < G; g++) {
-    const base = [gaussian(r), gaussian(r)], offset = [gaussian(r), gaussian(r), gaussian(r)].map((v) => 0.5 * v);
-    for (let f = 0; f < F; f++) {
-      const xi = base.map((v) => v + 1e-3 * gaussian(r));
-      x.push(xi);
-      y.push([Math.sin(xi[0]!) + offset[0]!, xi[1]! * xi[0]! + offset[1]!, Math.cos(xi[1]!) + offset[2]!]);
-      groups.push(100 + g); // any integer ids
-    }
-  }
-  return { x, y, groups };
-}
-
-async function headAndFeatures(m: tf.LayersModel, x: number[][]) {
-  const [kernel, bias] = m.getLayer('head').getWeights();
-  const sub = tf.model({ inputs: m.inputs, outputs: m.getLayer('hidden').output as tf.SymbolicTensor });
-  const xt = tf.tensor2d(x);
-  const z = sub.predict(xt) as tf.Tensor;
-  const Z = matrix(x.length, 16, Float64Array.from(await z.data()));
-  const head = { weights: matrix(16, 3, Float64Array.from(await kernel!.data())), bias: Float64Array.from(await bias!.data()) };
-  tf.dispose([xt, z]);
-  return { Z, head };
-}
+const model = (seed: number) => groupedModel(seed);
+/** 12 "utterances" × 6 frames of near-duplicates with correlated errors (tests/helpers/grouped.ts); ids 100 + g. */
+const data = (seed: number) => groupedData(seed, { groups: 12, frames: 6, id: (g) => 100 + g });
 
 describe('adaptModel groups', () => {
   it('chooses λ over whole groups: the same head as the core solver with the groups expanded by hand', async () => {
