@@ -33,6 +33,7 @@ import { SHIFT_LABELS, type ShiftKind } from './mnist/data.js';
 import { mnistTask } from './mnist/features.js';
 import { drawRows, rng, type SweepTask } from './sparsity/harness.js';
 import { useWasm } from './sparsity/tasks.js';
+import { shuffleInPlace } from '../src/core/random.js';
 
 const quick = process.argv.includes('--quick');
 const latencyOnly = process.argv.includes('--latency');
@@ -274,10 +275,7 @@ for (const shift of SHIFTS) {
   // The same split as bench/sparsity/tasks.ts: 1,000 held-out digits, the other 2,000 are fitting candidates.
   const r = rng(4242);
   const idx = Array.from({ length: t.target.z.rows }, (_, i) => i);
-  for (let i = idx.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
+  shuffleInPlace(idx, r);
   const test = idx.slice(0, 1000), pool = idx.slice(1000);
   const head: Head = { weights: t.head.weights, bias: t.head.bias };
   const source = computeSourceStatistics(t.source.z);

@@ -6,7 +6,7 @@
  */
 import type * as tfjs from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
-import { mulberry32 } from '../../src/core/random.js';
+import { mulberry32, shuffleInPlace } from '../../src/core/random.js';
 import { exp1Data } from '../exp1/data.js';
 import { oneHot, PIXELS, targetPool, type ShiftKind } from '../mnist/data.js';
 
@@ -16,10 +16,7 @@ type Tf = typeof tfjs;
 export function shuffledIndices(n: number, seed: number): number[] {
   const r = mulberry32(seed);
   const idx = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
+  shuffleInPlace(idx, r);
   return idx;
 }
 

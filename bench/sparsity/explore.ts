@@ -7,6 +7,7 @@ const which = process.argv[2] ?? 'B';
 const task = which === 'A' ? await exp1Task() : await mnistShiftTask((process.argv[3] as 'shift3') ?? 'shift3');
 import { lvaUpdate, takeRows, type Head } from '../../src/index.js';
 import { rng } from './harness.js';
+import { shuffleInPlace } from '../../src/core/random.js';
 function bagged(name: string, o: object, src: boolean, B = 25, frac = 0): Variant {
   return {
     name,
@@ -19,7 +20,7 @@ function bagged(name: string, o: object, src: boolean, B = 25, frac = 0): Varian
         let idx: number[];
         if (frac > 0) {
           const all = Array.from({ length: z.rows }, (_, i) => i);
-          for (let i = all.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [all[i], all[j]] = [all[j]!, all[i]!]; }
+          shuffleInPlace(all, r);
           idx = all.slice(0, Math.max(3, Math.round(frac * z.rows)));
         } else idx = Array.from({ length: z.rows }, () => Math.floor(r() * z.rows));
         const res = lvaUpdate(takeRows(z, idx), takeRows(y, idx), head, { ...o, ...(src ? { source } : {}) } as never);

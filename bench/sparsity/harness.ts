@@ -3,6 +3,7 @@
  * fitting, over seeds, for each adaptation variant. Framework-free: tasks hand in features computed once.
  */
 import { applyHead, lvaUpdate, matrix, mulberry32, takeRows, type Head, type LvaOptions, type LvaResult, type Matrix, type SourceStatistics } from '../../src/index.js';
+import { shuffleInPlace } from '../../src/core/random.js';
 
 export interface SweepTask {
   readonly name: string;
@@ -40,10 +41,7 @@ export const rng = mulberry32;
 
 function shuffled(n: number, r: () => number): number[] {
   const idx = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
+  shuffleInPlace(idx, r);
   return idx;
 }
 

@@ -8,6 +8,7 @@ import { machineInfo } from '../lib/machine.js';
 import { lvaUpdate, computeSourceStatistics, takeRows, type Head, type LvaOptions, type Matrix } from '../../src/index.js';
 import { lvaVariant, mean, rng, sweep, type SweepTask, type Variant } from './harness.js';
 import { exp1Task, mnistShiftTask, useWasm } from './tasks.js';
+import { shuffleInPlace } from '../../src/core/random.js';
 
 const NOTES = `Variants: the *identity* rows change only the selection rule of the old no-source default (identity metric, LOO with df ≤ n/2, 25 subsample fits of 80 %): \`loo-one-se\`, \`paired-one-se\`, \`paired-gain\` (src/core/selection.ts), \`shrink\` (the change times max(0, 1 − (SE/gain)²) of its paired LOO gain), a tighter df cap. *Subsample stability* refits the 25 subsamples, averages the changes, and shrinks the average Δ̄ by its spread across them, v = mean‖Δ_r − Δ̄‖² against s = ‖Δ̄‖² (James–Stein max(0, 1 − v/s) or Wiener s/(s + c·v)). *Out-of-bag guard*: each subsample fit predicts its left-out 20 %; the change is kept only if that out-of-bag error beats no change (by 0 or 1 paired SE). *Diagonal metric*: penalise ΔW in the per-feature scale of the labelled rows (the only full-rank metric they give; the full metric of the labelled rows only rescales the pseudo-inverse). *Unlabelled*: the metric from the head-input statistics of unlabelled target inputs (the \`unlabelled\` option); with a larger \`metricFloor\` it blends toward the identity metric; *best of both* lets LOO choose between that metric and the identity.`;
 
@@ -18,10 +19,7 @@ function unlabelledVariant(name: string, task: SweepTask, count: number | ((n: n
   const order = (() => {
     const r = rng(4711);
     const idx = Array.from({ length: task.pool.z.rows }, (_, i) => i);
-    for (let i = idx.length - 1; i > 0; i--) {
-      const j = Math.floor(r() * (i + 1));
-      [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-    }
+    shuffleInPlace(idx, r);
     return idx;
   })();
   const cache = new Map<number, ReturnType<typeof computeSourceStatistics>>();
@@ -56,10 +54,7 @@ function oobVariant(name: string, options: LvaOptions, zCrit: number, rounds = 2
       if (k >= n) return { head: full.head, adapted: true };
       for (let b = 0; b < rounds; b++) {
         const idx = Array.from({ length: n }, (_, i) => i);
-        for (let i = n - 1; i > 0; i--) {
-          const j = Math.floor(r() * (i + 1));
-          [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-        }
+        shuffleInPlace(idx, r);
         const inn = idx.slice(0, k), out = idx.slice(k);
         const res = lvaUpdate(takeRows(zm, inn), takeRows(y, inn), head, { ...options, ensemble: { rounds: 0, fraction: 0.8 } });
         const h = res.kind === 'updated' || res.kind === 'updated-with-cutoff' ? res.head : head;
@@ -120,10 +115,7 @@ function stabilityVariant(name: string, kind: 'js' | 'wiener', c = 1, options: L
       const deltas: number[][] = [];
       for (let b = 0; b < (k >= n ? 1 : rounds); b++) {
         const idx = Array.from({ length: n }, (_, i) => i);
-        for (let i = n - 1; i > 0; i--) {
-          const j = Math.floor(r() * (i + 1));
-          [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-        }
+        shuffleInPlace(idx, r);
         const res = k >= n ? full : lvaUpdate(takeRows(zm, idx.slice(0, k)), takeRows(y, idx.slice(0, k)), head, { ...options, ensemble: { rounds: 0, fraction: 0.8 } });
         const h = res.kind === 'updated' || res.kind === 'updated-with-cutoff' ? res.head : head;
         deltas.push(flat(h).map((v, i) => v - base[i]!));

@@ -7,6 +7,7 @@ import { exp1Data } from '../exp1/data.js';
 import { loadModelJson } from '../exp1/model.js';
 import { mnistTask } from '../mnist/features.js';
 import { rng, type SweepTask } from './harness.js';
+import { shuffleInPlace } from '../../src/core/random.js';
 
 export async function useWasm(): Promise<void> {
   tf.enableProdMode();
@@ -17,10 +18,7 @@ export async function useWasm(): Promise<void> {
 function split(n: number, nTest: number, seed: number): { pool: number[]; test: number[] } {
   const r = rng(seed);
   const idx = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
+  shuffleInPlace(idx, r);
   return { test: idx.slice(0, nTest), pool: idx.slice(nTest) };
 }
 

@@ -12,7 +12,7 @@
  *   quantised to 16 bits, as the paper saves 16-bit WAVs.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mulberry32 } from '../../src/core/random.js';
+import { mulberry32, shuffleInPlace } from '../../src/core/random.js';
 import { fft, ifft, resample } from './dsp.js';
 import { quantise16, readWav } from './wav.js';
 
@@ -154,10 +154,7 @@ export function drawSpeaker(rnd: () => number): Speaker {
 export function utterances(count: number, seed: number): Utterance[] {
   const rnd = mulberry32(seed);
   const order = SENTENCES.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
+  shuffleInPlace(order, rnd);
   const out: Utterance[] = [];
   for (let i = 0; i < count; i++) out.push(speak(SENTENCES[order[i % order.length]!]!, drawSpeaker(rnd)));
   return out;

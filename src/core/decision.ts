@@ -8,6 +8,7 @@
  * paired evidence says another path is better by a clear margin in (almost) every fold.
  */
 import { OptionError } from './errors.js';
+import { shuffleInPlace } from './random.js';
 
 /** The paths a decision chooses between. */
 export type AdaptationPath = 'keep' | 'head' | 'fit' | 'head-then-fit';
@@ -209,11 +210,7 @@ export function decideFromFolds(candidates: readonly CandidateLosses[], fold: Ar
  */
 export function assignFolds(n: number, folds: number, random: () => number, labels?: ArrayLike<number>): Int32Array {
   if (!Number.isInteger(folds) || folds < 2 || folds > n) throw new OptionError(`assignFolds: folds must be an integer in [2, ${n}] for ${n} rows; received ${folds}.`, 'folds');
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
+  const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), random);
   const out = new Int32Array(n);
   if (!labels) {
     order.forEach((row, k) => (out[row] = k % folds));
@@ -264,10 +261,7 @@ export function assignGroupFolds(groups: ArrayLike<number>, folds: number, rando
   if (!Number.isInteger(folds) || folds < 2 || folds > ids.length) {
     throw new OptionError(`assignGroupFolds: folds must be an integer in [2, ${ids.length}] for ${ids.length} groups; received ${folds}.`, 'folds');
   }
-  for (let i = ids.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
-  }
+  shuffleInPlace(ids, random);
   const foldOf = new Map<number, number>(ids.map((g, k) => [g, k % folds]));
   return Int32Array.from(groups, (g) => foldOf.get(g)!);
 }

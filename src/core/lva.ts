@@ -2,7 +2,7 @@ import { match, P } from 'ts-pattern';
 import { cholesky } from './cholesky.js';
 import { OptionError, ShapeError } from './errors.js';
 import { applyHead, fitsFloat32, validateHead, type Head } from './head.js';
-import { mulberry32 } from './random.js';
+import { mulberry32, shuffleInPlace } from './random.js';
 import { appendOnes, assertFinite, frobenius, gram, kernel, matmul, matmulTN, sub, takeRows, type Matrix } from './matrix.js';
 import { resolveLvaOptions, type LvaOptions, type ResolvedLvaOptions } from './options.js';
 import { columnSquares, dualSystem, primalSystem, whitenRows, type RidgeSystem } from './ridge-system.js';
@@ -302,12 +302,7 @@ function groupFolds(z: Matrix, q: Matrix, groups: RowGroups): GroupFolds {
   const n = z.rows, p = z.cols, m = q.cols, G = groups.count;
   const K = Math.min(G, MAX_GROUP_FOLDS);
   // Groups dealt to folds in a shuffled order that depends only on the sizes (deterministic, like the ensemble).
-  const order = Array.from({ length: G }, (_, g) => g);
-  const next = mulberry32(0x85ebca6b ^ (n * 2654435761) ^ (G * 40503));
-  for (let i = G - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
+  const order = shuffleInPlace(Array.from({ length: G }, (_, g) => g), mulberry32(0x85ebca6b ^ (n * 2654435761) ^ (G * 40503)));
   const foldOfGroup = new Int32Array(G);
   order.forEach((g, pos) => (foldOfGroup[g] = pos % K));
   const test: number[][] = Array.from({ length: K }, () => []), train: number[][] = Array.from({ length: K }, () => []);
@@ -419,10 +414,7 @@ function aggregate(
   const next = mulberry32(0x9e3779b9 ^ (n * 2654435761) ^ p);
   const idx = Array.from({ length: units }, (_, i) => i);
   for (let r = 0; r < rounds; r++) {
-    for (let i = units - 1; i > 0; i--) {
-      const j = Math.floor(next() * (i + 1));
-      [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-    }
+    shuffleInPlace(idx, next);
     const pick = idx.slice(0, k);
     const res = solve(pick);
     const left = oob ? rowsOf(idx.slice(k)) : [];

@@ -1,5 +1,6 @@
 /** The decision rule on synthetic cross-validation tables: statistics, evidence, fold consistency, folds. */
 import { assignFolds, assignGroupFolds, autoFolds, decideFromFolds, foldMeans, meanAndSe, pairedGain, requiredFoldWins, OptionError, mulberry32 } from '../../src/core/index.js';
+import { shuffleInPlace } from '../../src/core/random.js';
 
 /** Rows 0 … n−1 dealt over k folds in order (fold i mod k). */
 const folds = (n: number, k: number) => Int32Array.from({ length: n }, (_, i) => i % k);
@@ -147,6 +148,15 @@ describe('decideFromFolds', () => {
 });
 
 describe('folds', () => {
+  it('shuffleInPlace: a permutation, the same for a seed, each first position about equally likely', () => {
+    const a = shuffleInPlace(Array.from({ length: 9 }, (_, i) => i), mulberry32(5));
+    expect([...a].sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(shuffleInPlace(Array.from({ length: 9 }, (_, i) => i), mulberry32(5))).toEqual(a);
+    const first = new Array<number>(4).fill(0), r = mulberry32(9);
+    for (let t = 0; t < 4000; t++) first[shuffleInPlace([0, 1, 2, 3], r)[0]!]!++;
+    for (const c of first) expect(Math.abs(c - 1000)).toBeLessThan(120); // ± 4.4 SD of a binomial(4000, 1/4)
+  });
+
   it('stratified: every class is spread over the folds as evenly as its count allows, fold sizes balanced', () => {
     const labels = Int32Array.from({ length: 30 }, (_, i) => i % 3); // 10 of each class
     const f = assignFolds(30, 5, mulberry32(3), labels);
