@@ -228,6 +228,15 @@ export function resolveLvaOptions(fn: string, options: LvaOptions, hasBias: bool
 }
 
 /**
+ * The refusal of `groups` for a head that cross-entropy LVA adapts (it chooses λ on its own folds over samples);
+ * `head` describes the head and its link, e.g. `head "cls" ends in 'softmax'`. Shared by the adapters and the
+ * adaptation decision. @internal
+ */
+export function groupsOnClassifierError(fn: string, head: string): OptionError {
+  return new OptionError(`${fn}: groups are supported for regression heads; ${head} (cross-entropy LVA chooses λ on its own folds over samples). Pass loss: 'mse' to fit the logits with groups, or leave groups out.`, 'groups');
+}
+
+/**
  * Checks sample `groups` (one integer id per target sample, e.g. the utterance of each frame) against the number of
  * samples; shared by the adapters and the adaptation decision. @internal
  */

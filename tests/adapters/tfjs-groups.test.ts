@@ -5,7 +5,7 @@
  * bad groups are refused with the model untouched and no tensor leaked.
  */
 import * as tf from '@tensorflow/tfjs';
-import { adaptModel, adaptModelFromDataset } from '../../src/adapters/tfjs/index.js';
+import { adaptModel, adaptModelFromDataset, chooseAdaptation } from '../../src/adapters/tfjs/index.js';
 import { lvaUpdate, matrix, OptionError } from '../../src/core/index.js';
 import { groupedData, groupedModel, headAndFeatures } from '../helpers/grouped.js';
 import { useBackend } from '../helpers/tf.js';
@@ -101,7 +101,15 @@ describe('adaptModel groups', () => {
     const out = tf.layers.dense({ units: 3, activation: 'softmax', name: 'cls' }).apply(tf.layers.dense({ units: 8, activation: 'tanh' }).apply(input) as tf.SymbolicTensor) as tf.SymbolicTensor;
     const clf = tf.model({ inputs: input, outputs: out });
     const labels = d.groups.map((g) => g % 3);
-    await expect(adaptModel(clf, d.x, tf.oneHot(labels, 3), { groups: d.groups })).rejects.toThrow(/groups are supported for the exact variant on regression heads; head "cls" ends in 'softmax'/);
+    const onehot = tf.oneHot(labels, 3);
+    await expect(adaptModel(clf, d.x, onehot, { groups: d.groups })).rejects.toThrow(/groups are supported for the exact variant on regression heads; head "cls" ends in 'softmax'/);
+    // The dataset path and the decision refuse the same way, with one message.
+    const refusal = /groups are supported for regression heads; head "cls" ends in 'softmax' \(cross-entropy LVA chooses λ on its own folds over samples\)\. Pass loss: 'mse' to fit the logits with groups, or leave groups out\./;
+    const grouped = tf.data.array(d.x.map((v, i) => ({ xs: v, ys: Array.from({ length: 3 }, (_, k) => (k === labels[i] ? 1 : 0)), groups: d.groups[i]! }))).batch(8) as never;
+    await expect(adaptModelFromDataset(clf, grouped)).rejects.toThrow(refusal);
+    clf.compile({ optimizer: tf.train.sgd(0.01), loss: 'categoricalCrossentropy' });
+    await expect(chooseAdaptation(clf, d.x, onehot, { epochs: 1 }, { groups: d.groups })).rejects.toThrow(refusal);
+    onehot.dispose();
     m.dispose();
     clf.dispose();
   });

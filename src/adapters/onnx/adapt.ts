@@ -6,7 +6,7 @@ import { applyHead, type Head } from '../../core/head.js';
 import type { LvaResult } from '../../core/lva.js';
 import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
-import { checkSampleGroups, rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../core/options.js';
+import { checkSampleGroups, groupsOnClassifierError, rejectUnknownOptions, resolveLvaOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
 import {
   checkAttachedStatistics,
@@ -472,7 +472,7 @@ export async function adaptOnnxModel(modelBytes: Uint8Array, data: OnnxTargetDat
   const y = labelled('y', shapeTargets(fn, 'y', data.y, x.samples), x.samples);
   const groups = options.groups === undefined ? undefined : checkSampleGroups(fn, options.groups, x.samples);
   if (groups && target.space === 'classification') {
-    throw new OptionError(`${fn}: groups are supported for regression heads; head ${head.opType} "${head.name}" is followed by a softmax/sigmoid (cross-entropy LVA chooses λ on its own folds). Pass loss: 'mse' to fit the logits with groups, or leave groups out.`, 'groups');
+    throw groupsOnClassifierError(fn, `head ${head.opType} "${head.name}" is followed by a softmax/sigmoid`);
   }
   const val = options.validation
     ? (() => {

@@ -6,7 +6,7 @@ import { applyHead, type Head } from '../../core/head.js';
 import { lvaUpdateFromResidue, sampleGroups, type LvaResult } from '../../core/lva.js';
 import { lvaClassify } from '../../core/classification.js';
 import { assertFinite, vstack, type Matrix } from '../../core/matrix.js';
-import { checkSampleGroups, rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
+import { checkSampleGroups, groupsOnClassifierError, rejectUnknownOptions, type LvaOptions } from '../../core/options.js';
 import { SourceStatisticsAccumulator, type SourceStatistics } from '../../core/source-statistics.js';
 import {
   checkAttachedStatistics,
@@ -534,7 +534,7 @@ export async function adaptModelFromDataset(model: tf.LayersModel, dataset: tf.d
         grouped = groups !== undefined;
         collector = newCollector(grouped ? groupIds : undefined);
         if (grouped && target.space === 'classification') {
-          throw new OptionError(`${fn}: groups are supported for regression heads; head "${head.name}" ends in '${target.link}' (cross-entropy LVA chooses λ on its own folds). Pass loss: 'mse' to fit the logits with groups.`, 'groups');
+          throw groupsOnClassifierError(fn, `head "${head.name}" ends in '${target.link}'`);
         }
       }
       if (grouped !== (groups !== undefined)) {

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
 import { assignFolds, assignGroupFolds, autoFolds, countGroups, decideFromFolds, DEFAULT_EVIDENCE, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
 import { describeValue, isLvaError, OptionError, ShapeError } from '../../core/errors.js';
-import { checkSampleGroups, rejectUnknownOptions } from '../../core/options.js';
+import { checkSampleGroups, groupsOnClassifierError, rejectUnknownOptions } from '../../core/options.js';
 import { mulberry32 } from '../../core/random.js';
 import type { SourceStatistics } from '../../core/source-statistics.js';
 import { adaptModel, asTensor, computeSourceStatistics, readSourceStatistics, targetSpace, type AdaptOptions, type AdaptReport, type TensorInput } from './adapt.js';
@@ -261,10 +261,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
       head = findHead(model, options.layer);
       const target = targetSpace(head, fn, options.loss);
       if (groups && target.space === 'classification') {
-        throw new OptionError(
-          `${fn}: groups are supported for regression heads; head "${head.name}" ends in '${target.link}' (cross-entropy LVA chooses λ on its own folds over samples). Pass loss: 'mse' to fit the logits with groups, or leave groups out.`,
-          'groups',
-        );
+        throw groupsOnClassifierError(fn, `head "${head.name}" ends in '${target.link}'`);
       }
     } catch (e) {
       if (!isLvaError(e) || e.name !== 'UnsupportedModelError') throw e;
