@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { adaptByChoice, chooseAdaptation, formatChoice } from '../../src/adapters/tfjs/index.js';
 import { lvaCallback } from '../../src/callbacks/lva-callback.js';
 import { lvaUpdate, matrix, OptionError, type LvaResult, type Matrix } from '../../src/core/index.js';
-import { groupedData, groupedModel, headAndFeatures } from '../helpers/grouped.js';
+import { coreReference, groupedData, groupedModel, headAndFeatures } from '../helpers/grouped.js';
 import { useBackend } from '../helpers/tf.js';
 
 beforeAll(() => useBackend('cpu'));
@@ -120,9 +120,7 @@ describe('chooseAdaptation with groups', () => {
 describe('adaptByChoice and lvaCallback with groups', () => {
   it('adaptByChoice writes the core solver’s head over all groups', async () => {
     const m = model(7), d = data(8);
-    const { Z, head } = await features(m, d.x);
-    const ref = lvaUpdate(Z, matrix(d.y.length, 3, Float64Array.from(d.y.flat())), head, { groups: d.groups });
-    const plain = lvaUpdate(Z, matrix(d.y.length, 3, Float64Array.from(d.y.flat())), head);
+    const { grouped: ref, plain } = await coreReference(m, d);
     expect(ref.diagnostics.regularization.lambda).toBeGreaterThan(2 * plain.diagnostics.regularization.lambda);
     const before = tf.memory().numTensors;
     const applied = await adaptByChoice(m, d.x, d.y, { epochs: 0 }, { groups: d.groups, budgetSeconds: Infinity });
@@ -137,8 +135,7 @@ describe('adaptByChoice and lvaCallback with groups', () => {
 
   it('lvaCallback decides over whole groups and applies the grouped head', async () => {
     const m = model(9, true), d = data(10);
-    const { Z, head } = await features(m, d.x);
-    const ref = lvaUpdate(Z, matrix(d.y.length, 3, Float64Array.from(d.y.flat())), head, { groups: d.groups });
+    const { grouped: ref } = await coreReference(m, d);
     if (ref.kind !== 'updated' && ref.kind !== 'updated-with-cutoff') throw new Error(ref.kind);
     const [xt, yt] = [tf.tensor2d(d.x), tf.tensor2d(d.y)];
     const before = tf.memory().numTensors;

@@ -6,8 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { adaptModel, adaptModelFromDataset, chooseAdaptation } from '../../src/adapters/tfjs/index.js';
-import { lvaUpdate, matrix, OptionError } from '../../src/core/index.js';
-import { groupedData, groupedModel, headAndFeatures } from '../helpers/grouped.js';
+import { OptionError } from '../../src/core/index.js';
+import { coreReference, groupedData, groupedModel } from '../helpers/grouped.js';
 import { useBackend } from '../helpers/tf.js';
 
 beforeAll(() => useBackend('cpu'));
@@ -19,10 +19,7 @@ const data = (seed: number) => groupedData(seed, { groups: 12, frames: 6, id: (g
 describe('adaptModel groups', () => {
   it('chooses λ over whole groups: the same head as the core solver with the groups expanded by hand', async () => {
     const m = model(1), d = data(2);
-    const { Z, head } = await headAndFeatures(m, d.x);
-    const Y = matrix(d.y.length, 3, Float64Array.from(d.y.flat()));
-    const ref = lvaUpdate(Z, Y, head, { groups: d.groups });
-    const plain = lvaUpdate(Z, Y, head);
+    const { Z, Y, head, grouped: ref, plain } = await coreReference(m, d);
     expect(ref.kind === 'updated' || ref.kind === 'updated-with-cutoff').toBe(true);
     if (ref.kind !== 'updated' && ref.kind !== 'updated-with-cutoff') return;
     // the grouping matters here: leave-one-frame-out sees the frame's twins and picks a smaller λ
@@ -50,9 +47,7 @@ describe('adaptModel groups', () => {
 
   it('datasets carry the groups in their elements ({ xs, ys, groups }), in memory or streamed: the core solver’s λ and head', async () => {
     const m = model(7), d = data(8);
-    const { Z, head } = await headAndFeatures(m, d.x);
-    const ref = lvaUpdate(Z, matrix(d.y.length, 3, Float64Array.from(d.y.flat())), head, { groups: d.groups });
-    const plain = lvaUpdate(Z, matrix(d.y.length, 3, Float64Array.from(d.y.flat())), head);
+    const { grouped: ref, plain } = await coreReference(m, d);
     expect(ref.diagnostics.regularization.lambda).toBeGreaterThan(2 * plain.diagnostics.regularization.lambda);
     if (ref.kind !== 'updated' && ref.kind !== 'updated-with-cutoff') throw new Error(ref.kind);
     // batches of 8 cut through the utterances (6 frames each)

@@ -4,7 +4,7 @@
  * the adapter (for the core-solver reference).
  */
 import * as tf from '@tensorflow/tfjs';
-import { matrix, type Matrix } from '../../src/core/index.js';
+import { lvaUpdate, matrix, type LvaResult, type Matrix } from '../../src/core/index.js';
 import { gaussian, rng } from './random.js';
 import { seedWeights } from './tf.js';
 
@@ -55,4 +55,14 @@ export async function headAndFeatures(m: tf.LayersModel, x: number[][]): Promise
   } finally {
     tf.dispose([xt, z]);
   }
+}
+
+/**
+ * The independent reference: the core solver on the model's own features and head, with the groups (`grouped`) and
+ * with every row its own group (`plain`), plus the features, targets and head it ran on.
+ */
+export async function coreReference(m: tf.LayersModel, d: { x: number[][]; y: number[][]; groups: number[] }): Promise<{ Z: Matrix; Y: Matrix; head: { weights: Matrix; bias: Float64Array }; grouped: LvaResult; plain: LvaResult }> {
+  const { Z, head } = await headAndFeatures(m, d.x);
+  const Y = matrix(d.y.length, 3, Float64Array.from(d.y.flat()));
+  return { Z, Y, head, grouped: lvaUpdate(Z, Y, head, { groups: d.groups }), plain: lvaUpdate(Z, Y, head) };
 }
