@@ -19,6 +19,7 @@ import { loadModelJson } from './exp1/model.js';
 import { writeSvg } from './lib/plot.js';
 import { blur, cropPairs, permutation, psnr, toTensor, type ImageBatch } from './deblur/data.js';
 import { deblurSetup } from './deblur/setup.js';
+import { tuneHeadOnValidation } from './lib/head-gd.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NS = [16, 64, 256, 1024];
@@ -85,25 +86,14 @@ async function main(): Promise<void> {
       const yTrain = ys.slice([nVal, 0, 0, 0], [n - nVal, CROP, CROP, 1]);
       const yVal = ys.slice([0, 0, 0, 0], [nVal, CROP, CROP, 1]);
       const gdBatch = Math.max(16, Math.ceil((n - nVal) / 4)); // ≤ 4 steps per epoch keeps N = 1024 affordable
-      let best = { mse: Infinity, lr: 0, epochs: 0, w: head0.map((w) => w.clone()) };
-      for (const lr of LRS) {
-        const h = tf.sequential();
-        h.add(tf.layers.conv2d({ inputShape: [null, null, 16], filters: 1, kernelSize: 5, padding: 'same', useBias: false, activation: 'linear' }));
-        h.setWeights(head0);
-        h.compile({ optimizer: tf.train.adam(lr), loss: 'meanSquaredError' });
-        let done = 0;
-        for (const e of EPOCH_CHECKS) {
-          if (e > done) await h.fit(fTrain, yTrain, { epochs: e - done, batchSize: gdBatch, shuffle: true, verbose: 0 });
-          done = e;
-          const mse = tf.tidy(() => tf.losses.meanSquaredError(yVal, h.predict(fVal) as tf.Tensor).dataSync()[0]!);
-          if (mse < best.mse) { tf.dispose(best.w); best = { mse, lr, epochs: e, w: h.getWeights().map((w) => w.clone()) }; }
-        }
-        h.dispose();
-      }
+      const best = await tuneHeadOnValidation(
+        () => tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [null, null, 16], filters: 1, kernelSize: 5, padding: 'same', useBias: false, activation: 'linear' })] }),
+        head0, { x: fTrain, y: yTrain }, { x: fVal, y: yVal }, { lrs: LRS, epochs: EPOCH_CHECKS, batchSize: gdBatch },
+      );
       const sec = (performance.now() - tg) / 1000;
       tf.dispose([xs, ys, feats, fTrain, fVal, yTrain, yVal]);
-      head.setWeights(best.w);
-      tf.dispose(best.w);
+      head.setWeights(best.weights);
+      tf.dispose(best.weights);
       const p = predictPsnr(model, testX, testY);
       rows.push({ n, seed, method: 'GD (head, Adam, val-selected)', psnr: p, seconds: sec, note: `lr ${best.lr}, epochs ${best.epochs}` });
       console.log(`N=${n} seed=${seed} GD: ${p.toFixed(2)} dB, ${sec.toFixed(2)} s (lr ${best.lr}, epochs ${best.epochs})`);

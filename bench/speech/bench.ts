@@ -20,6 +20,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import { adaptModel, computeSourceStatistics, featureModel, findHead, lvaCallback, type AdaptOptions, type Decision } from '../../src/adapters/tfjs/index.js'; // = lva-transfer/tfjs, from source
+import { tuneHeadOnValidation } from '../lib/head-gd.js';
 import { machineInfo } from '../lib/machine.js';
 import { writeSvg } from '../lib/plot.js';
 import { median } from '../lib/timing.js';
@@ -302,26 +303,13 @@ async function main(): Promise<void> {
               const feat = body.predict(xt, { batchSize: io.batch }) as tf.Tensor;
               const f = feat.reshape([-1, feat.shape.at(-1)!]);
               const y2 = yt.reshape([-1, BINS]);
-              let best = { mse: Infinity, lr: 0, epochs: 0, w: head0.map((w) => w.clone()) };
-              for (const lr of GD_LRS) {
-                const h = tf.sequential({ layers: [tf.layers.dense({ units: BINS, useBias: false, inputShape: [f.shape[1]!] })] });
-                h.setWeights(head0);
-                h.compile({ optimizer: tf.train.adam(lr), loss: 'meanSquaredError' });
-                let done = 0;
-                for (const e of GD_EPOCHS) {
-                  if (e > done) await h.fit(f, y2, { epochs: e - done, batchSize: GD_BATCH, shuffle: true, verbose: 0 });
-                  done = e;
-                  const mse = tf.tidy(() => tf.losses.meanSquaredError(valY, h.predict(valF, { batchSize: PREDICT_BATCH }) as tf.Tensor).dataSync()[0]!);
-                  if (mse < best.mse) {
-                    tf.dispose(best.w);
-                    best = { mse, lr, epochs: e, w: h.getWeights().map((w) => w.clone()) };
-                  }
-                }
-                h.dispose();
-              }
-              head.setWeights(best.w);
+              const best = await tuneHeadOnValidation(
+                () => tf.sequential({ layers: [tf.layers.dense({ units: BINS, useBias: false, inputShape: [f.shape[1]!] })] }),
+                head0, { x: f, y: y2 }, { x: valF, y: valY }, { lrs: GD_LRS, epochs: GD_EPOCHS, batchSize: GD_BATCH, predictBatchSize: PREDICT_BATCH },
+              );
+              head.setWeights(best.weights);
               const seconds = (performance.now() - ta) / 1000;
-              tf.dispose([feat, f, y2, ...best.w]);
+              tf.dispose([feat, f, y2, ...best.weights]);
               rows.push({ ...common, method: 'GD on the head (val-tuned)', target: score(targetTest, predictAll(model, targetTest)), source: score(sourceTest, predictAll(model, sourceTest)), seconds, note: `lr ${best.lr}, ${best.epochs} ep` });
               head.setWeights(head0);
             }
