@@ -200,16 +200,15 @@ function spectralTables(X: Float64Array, r: number, m: number, lambdas: readonly
 }
 
 /**
- * Squared errors (summed over outputs) of held-out rows Z_t,w (whitened) with residue Q_t under each of the whitened
- * changes Δ_w(λ_g): E = Q_t − Z_t,w·Δ_w, all λ in one pass over the rows (the leave-one-out kernel with zero leverage).
+ * Squared errors (summed over outputs) of held-out rows with residue Q_t under the changes of each λ_g, given the
+ * held-out rows in the system's eigenbasis: A (n_t×r) with Z_t,w·Δ_w(λ) = A·diag(inv(λ))·X, X the residue's r×m
+ * coordinates. All λ in one pass over the rows (the leave-one-out kernel with zero leverage); forming each Δ_w
+ * instead would cost an r²·m product per λ.
  */
-function heldOutErrors(ztw: Matrix, qt: Matrix, deltas: readonly Matrix[]): Float64Array[] {
-  const p = ztw.cols, m = qt.cols, G = deltas.length, W = G * m;
-  const coef = new Float64Array(p * W);
-  deltas.forEach((d, g) => {
-    for (let j = 0; j < p; j++) for (let k = 0; k < m; k++) coef[j * W + g * m + k] = d.data[j * m + k]!;
-  });
-  return looGrid(ztw.data, ztw.rows, p, coef, new Float64Array(p * G), G, m, qt.data);
+function heldOutInBasis(a: Matrix, qt: Matrix, x: Float64Array, lambdas: readonly number[], inv: (lambda: number) => Float64Array): Float64Array[] {
+  const r = a.cols, m = qt.cols, none = new Float64Array(r);
+  const { coef, lev } = spectralTables(x, r, m, lambdas, (lambda) => ({ scale: inv(lambda), leverage: none }));
+  return looGrid(a.data, a.rows, r, coef, lev, lambdas.length, m, qt.data);
 }
 
 /**
@@ -274,7 +273,8 @@ export function dualSystem(
       if (lambda === Infinity) return { rows: p, cols: m, data: new Float64Array(p * m) };
       return unwhiten(deltaWhitened(lambda), L);
     },
-    heldOutErrors: (zt, qt2, lambdas) => heldOutErrors(whitenRows(zt, L), qt2, lambdas.map(deltaWhitened)),
+    // Z_t,w·Δ_w(λ) = (Z_t,w·Z_wᵀ·U)·diag(inv)·Qt: one basis for the held-out rows, then every λ in one sweep.
+    heldOutErrors: (zt, qt2, lambdas) => heldOutInBasis(multiplyABt(multiplyABt(whitenRows(zt, L), zw), ut), qt2, qt, lambdas, (lambda) => filter(mu, cutoff, lambda).inv),
     fitResidualSq,
     degreesOfFreedom,
     rowLoo(lambda) {
@@ -401,7 +401,8 @@ export function primalSystem(
     rowLooGrid(lambdas) {
       return rows && zw ? primalLooGrid(lambdas) : undefined;
     },
-    heldOutErrors: (zt, qt, lambdas) => heldOutErrors(whitenRows(zt, L), qt, lambdas.map(deltaWhitened)),
+    // Z_t,w·Δ_w(λ) = (Z_t,w·V)·diag(inv)·C: one n_t·p² product, not a p²·m product per λ.
+    heldOutErrors: (zt, qt, lambdas) => heldOutInBasis(multiplyABt(whitenRows(zt, L), vt), qt, c, lambdas, (lambda) => filter(mu, cutoff, lambda).inv),
     gcv: (lambda) => gcvScore(n, fitResidualSq(lambda), degreesOfFreedom(lambda)),
   };
 }

@@ -93,6 +93,30 @@ describe('closed-form leave-one-out', () => {
     }
   });
 
+  it.each([
+    ['dual (n < p)', 9, 20, 3, false],
+    ['primal (n > p)', 40, 7, 2, false],
+    ['dual (n < p), source metric', 12, 25, 4, true],
+    ['primal (n > p), source metric', 45, 9, 3, true],
+    ['primal, large enough for the SIMD kernel', 150, 30, 20, true],
+  ] as const)('heldOutErrors equals an independent ridge solve scored on the held-out rows: %s', (_name, n, d, m, withMetric) => {
+    const z = reluFeatures(n, d, n * 13 + d, 1, 1), q = randomMatrix(n, m, 70 + n);
+    const zt = reluFeatures(17, d, 900 + d, 1, 1), qt = randomMatrix(17, m, 71 + n);
+    const S = withMetric ? sourceMetric(computeSourceStatistics(randomMatrix(300, d, 72)), false, 1e-3) : undefined;
+    const L = S && cholesky(S);
+    const sys = n <= d ? dualSystem(z, q, L, undefined) : primalSystem({ kind: 'rows', z, q }, L, undefined);
+    const lambdas = [1e-3, 0.2, 3, 50];
+    const got = sys.heldOutErrors(zt, qt, lambdas);
+    lambdas.forEach((lambda, g) => {
+      // (ZᵀZ + λS)·Δ = ZᵀQ by ml-matrix, then ‖q_i − z_i·Δ‖² of each held-out row
+      const A = toMl(matmul(transpose(z), z)).add((S ? toMl(S) : MlMatrix.eye(d)).mul(lambda));
+      const delta = mlSolve(A, toMl(matmul(transpose(z), q)));
+      const pred = toMl(zt).mmul(delta);
+      const want = Float64Array.from({ length: zt.rows }, (_, i) => Array.from({ length: m }, (_, k) => (qt.data[i * m + k]! - pred.get(i, k)) ** 2).reduce((a, b) => a + b, 0));
+      expectArrayClose(got[g]!, want, { atol: 1e-9, rtol: 1e-7 });
+    });
+  });
+
   it('GCV from statistics alone equals GCV with rows', () => {
     const z = randomMatrix(60, 9, 60);
     const q = randomMatrix(60, 2, 61);
