@@ -369,8 +369,16 @@ function groupedValidator(
     errors(metric, lambdas) {
       const out = lambdas.map(() => new Float64Array(G));
       for (let f = 0; f < K; f++) {
-        const errors = foldSystem(metric, f).heldOutErrors(takeRows(z, test[f]!), takeRows(q, test[f]!), lambdas);
-        lambdas.forEach((_, li) => test[f]!.forEach((row, r) => (out[li]![groups.ids[row]!] += errors[li]![r]!)));
+        // The fold's groups as local ids 0…k−1, so the system can sum the errors per group itself.
+        const local = new Map<number, number>(), global: number[] = [];
+        const ids = Int32Array.from(test[f]!, (row) => {
+          const g = groups.ids[row]!;
+          let l = local.get(g);
+          if (l === undefined) local.set(g, (l = global.push(g) - 1));
+          return l;
+        });
+        const errors = foldSystem(metric, f).heldOutErrors(takeRows(z, test[f]!), takeRows(q, test[f]!), lambdas, { ids, count: global.length });
+        lambdas.forEach((_, li) => global.forEach((g, l) => (out[li]![g] += errors[li]![l]!)));
       }
       return out;
     },

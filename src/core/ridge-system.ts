@@ -1,7 +1,8 @@
 import { solveLower, solveUpperT } from './cholesky.js';
 import { eigh } from './eigh.js';
 import { withKernels } from './kernels.js';
-import { gram, kernel, matmul, matmulTN, multiplyABt, transpose, type Matrix } from './matrix.js';
+import { ShapeError } from './errors.js';
+import { gram, kernel, matmul, matmulTN, multiplyABt, takeRows, transpose, type Matrix } from './matrix.js';
 
 /**
  * A ridge problem toward the anchor, min ‖Z·Δ − Q‖² + λ·tr(ΔᵀSΔ), decomposed once so that every λ is cheap.
@@ -39,11 +40,18 @@ export interface RidgeSystem {
   rowLooGrid(lambdas: readonly number[]): Float64Array[] | undefined;
   /**
    * Squared prediction error (summed over outputs) of each of some other rows (`z`, residue `q`) under the fit with
-   * each finite λ: cross-validation's held-out score, for every λ in one pass.
+   * each finite λ: cross-validation's held-out score, for every λ in one pass. With `groups`, the errors summed per
+   * group (what grouped cross-validation scores), computed per group when that is cheaper than per row.
    */
-  heldOutErrors(z: Matrix, q: Matrix, lambdas: readonly number[]): Float64Array[];
+  heldOutErrors(z: Matrix, q: Matrix, lambdas: readonly number[], groups?: HeldOutGroups): Float64Array[];
   /** Generalised cross-validation n·‖E‖²/(n − tr H)². */
   gcv(lambda: number): number;
+}
+
+/** Held-out rows' groups: ids[i] ∈ 0…count−1; errors are then summed per group (count values per λ). @internal */
+export interface HeldOutGroups {
+  readonly ids: Int32Array;
+  readonly count: number;
 }
 
 /** Spectral filter for λ: inv_j = 1/(μ_j + λ) and hat_j = μ_j·inv_j, with the cutoff applied at λ = 0. */
@@ -201,14 +209,65 @@ function spectralTables(X: Float64Array, r: number, m: number, lambdas: readonly
 
 /**
  * Squared errors (summed over outputs) of held-out rows with residue Q_t under the changes of each λ_g, given the
- * held-out rows in the system's eigenbasis: A (n_t×r) with Z_t,w·Δ_w(λ) = A·diag(inv(λ))·X, X the residue's r×m
- * coordinates. All λ in one pass over the rows (the leave-one-out kernel with zero leverage); forming each Δ_w
- * instead would cost an r²·m product per λ.
+ * held-out rows in the system's eigenbasis: A (n_t×r) with Z_t,w·Δ_w(λ) = A·diag(f)·X, f = inv(λ), X the residue's
+ * r×m coordinates. Forming each Δ_w instead would cost an r²·m product per λ.
+ *
+ * Per row: every λ in one pass over the rows (the leave-one-out kernel with zero leverage), n_t·r·m per λ. Summed per
+ * group, when there are few groups: ‖Q_g‖² − 2·fᵀt_g + fᵀ(M∘S_g)f with M = X·Xᵀ, S_g = A_gᵀA_g and
+ * t_g,j = Σ_{i∈g} A_ij·(Q_t·Xᵀ)_ij, which costs r² per group and λ after one n_t·r·(r + m) pass.
  */
-function heldOutInBasis(a: Matrix, qt: Matrix, x: Float64Array, lambdas: readonly number[], inv: (lambda: number) => Float64Array): Float64Array[] {
-  const r = a.cols, m = qt.cols, none = new Float64Array(r);
-  const { coef, lev } = spectralTables(x, r, m, lambdas, (lambda) => ({ scale: inv(lambda), leverage: none }));
-  return looGrid(a.data, a.rows, r, coef, lev, lambdas.length, m, qt.data);
+/** Whether {@link heldOutInBasis} sums per group: its operation count (quadratic forms, S_g, D, M) against one row sweep per λ. @internal */
+export function heldOutPerGroup(rows: number, width: number, outputs: number, groups: number, lambdas: number): boolean {
+  const r = width, m = outputs;
+  return groups * r * r * lambdas + rows * r * (r + m) + r * r * m < rows * r * m * lambdas;
+}
+
+function heldOutInBasis(a: Matrix, qt: Matrix, x: Float64Array, lambdas: readonly number[], inv: (lambda: number) => Float64Array, groups?: HeldOutGroups): Float64Array[] {
+  const nt = a.rows, r = a.cols, m = qt.cols, G = lambdas.length;
+  if (groups && groups.ids.length !== nt) throw new ShapeError(`heldOutErrors: ${groups.ids.length} group ids for ${nt} held-out rows.`, [nt], [groups.ids.length]);
+  const perGroup = groups !== undefined && heldOutPerGroup(nt, r, m, groups.count, G);
+  if (!groups || !perGroup) {
+    const none = new Float64Array(r);
+    const { coef, lev } = spectralTables(x, r, m, lambdas, (lambda) => ({ scale: inv(lambda), leverage: none }));
+    const rows = looGrid(a.data, nt, r, coef, lev, G, m, qt.data);
+    if (!groups) return rows;
+    return rows.map((e) => {
+      const out = new Float64Array(groups.count);
+      e.forEach((v, i) => (out[groups.ids[i]!] += v));
+      return out;
+    });
+  }
+  const xm: Matrix = { rows: r, cols: m, data: x };
+  const M = multiplyABt(xm, xm).data; // r×r
+  const D = multiplyABt(qt, xm).data; // n_t×r: D_ij = q_i·x_j
+  const members = Array.from({ length: groups.count }, () => [] as number[]);
+  groups.ids.forEach((g, i) => members[g]!.push(i));
+  const fs = lambdas.map(inv);
+  const out = lambdas.map(() => new Float64Array(groups.count));
+  const t = new Float64Array(r);
+  members.forEach((rowsOfGroup, g) => {
+    if (rowsOfGroup.length === 0) return;
+    let qq = 0;
+    t.fill(0);
+    for (const i of rowsOfGroup) {
+      for (let k = 0; k < m; k++) qq += qt.data[i * m + k]! ** 2;
+      for (let j = 0; j < r; j++) t[j] += a.data[i * r + j]! * D[i * r + j]!;
+    }
+    const S = gram(takeRows(a, rowsOfGroup)).data;
+    for (let e = 0; e < r * r; e++) S[e] *= M[e]!; // M∘S_g, symmetric
+    fs.forEach((f, li) => {
+      let lin = 0, quad = 0;
+      for (let j = 0; j < r; j++) {
+        lin += f[j]! * t[j]!;
+        let s = 0;
+        const row = j * r;
+        for (let l = 0; l < r; l++) s += S[row + l]! * f[l]!;
+        quad += f[j]! * s;
+      }
+      out[li]![g] = Math.max(qq - 2 * lin + quad, 0);
+    });
+  });
+  return out;
 }
 
 /**
@@ -274,7 +333,7 @@ export function dualSystem(
       return unwhiten(deltaWhitened(lambda), L);
     },
     // Z_t,w·Δ_w(λ) = (Z_t,w·Z_wᵀ·U)·diag(inv)·Qt: one basis for the held-out rows, then every λ in one sweep.
-    heldOutErrors: (zt, qt2, lambdas) => heldOutInBasis(multiplyABt(multiplyABt(whitenRows(zt, L), zw), ut), qt2, qt, lambdas, (lambda) => filter(mu, cutoff, lambda).inv),
+    heldOutErrors: (zt, qt2, lambdas, groups) => heldOutInBasis(multiplyABt(multiplyABt(whitenRows(zt, L), zw), ut), qt2, qt, lambdas, (lambda) => filter(mu, cutoff, lambda).inv, groups),
     fitResidualSq,
     degreesOfFreedom,
     rowLoo(lambda) {
@@ -402,7 +461,7 @@ export function primalSystem(
       return rows && zw ? primalLooGrid(lambdas) : undefined;
     },
     // Z_t,w·Δ_w(λ) = (Z_t,w·V)·diag(inv)·C: one n_t·p² product, not a p²·m product per λ.
-    heldOutErrors: (zt, qt, lambdas) => heldOutInBasis(multiplyABt(whitenRows(zt, L), vt), qt, c, lambdas, (lambda) => filter(mu, cutoff, lambda).inv),
+    heldOutErrors: (zt, qt, lambdas, groups) => heldOutInBasis(multiplyABt(whitenRows(zt, L), vt), qt, c, lambdas, (lambda) => filter(mu, cutoff, lambda).inv, groups),
     gcv: (lambda) => gcvScore(n, fitResidualSq(lambda), degreesOfFreedom(lambda)),
   };
 }

@@ -14,7 +14,7 @@ import {
   type Matrix,
 } from '../../src/core/index.js';
 import { appendOnes, matmul } from '../../src/core/matrix.js';
-import { dualSystem, primalSystem } from '../../src/core/ridge-system.js';
+import { dualSystem, heldOutPerGroup, primalSystem } from '../../src/core/ridge-system.js';
 import { cholesky } from '../../src/core/cholesky.js';
 import { expectArrayClose, expectMatrixClose } from '../helpers/expect-close.js';
 import { randomMatrix, reluFeatures } from '../helpers/random.js';
@@ -113,6 +113,32 @@ describe('closed-form leave-one-out', () => {
       const delta = mlSolve(A, toMl(matmul(transpose(z), q)));
       const pred = toMl(zt).mmul(delta);
       const want = Float64Array.from({ length: zt.rows }, (_, i) => Array.from({ length: m }, (_, k) => (qt.data[i * m + k]! - pred.get(i, k)) ** 2).reduce((a, b) => a + b, 0));
+      expectArrayClose(got[g]!, want, { atol: 1e-9, rtol: 1e-7 });
+    });
+  });
+
+  it.each([
+    ['dual, 2 groups', 9, 20, 3, 2, 200, false, true],
+    ['primal, 3 groups, source metric', 40, 12, 6, 3, 200, true, true],
+    ['primal, few held-out rows', 40, 12, 6, 3, 17, true, false],
+    ['primal, 1 row per group', 40, 7, 2, 17, 17, false, false],
+    ['primal, 60 features, 30 outputs, 4 groups, source metric', 160, 60, 30, 4, 400, true, true],
+  ] as const)('heldOutErrors with groups equals the per-group sums of an independent ridge solve: %s', (_name, n, d, m, count, nt, withMetric, perGroup) => {
+    // which of the two ways the sizes take (so both are checked)
+    expect(heldOutPerGroup(nt, n <= d ? n : d, m, count, 5)).toBe(perGroup);
+    const z = reluFeatures(n, d, n * 17 + d, 1, 1), q = randomMatrix(n, m, 80 + n);
+    const zt = reluFeatures(nt, d, 910 + d, 1, 1), qt = randomMatrix(nt, m, 81 + n);
+    const ids = Int32Array.from({ length: nt }, (_, i) => (count === nt ? i : (i * 7) % count));
+    const S = withMetric ? sourceMetric(computeSourceStatistics(randomMatrix(300, d, 82)), false, 1e-3) : undefined;
+    const sys = n <= d ? dualSystem(z, q, S && cholesky(S), undefined) : primalSystem({ kind: 'rows', z, q }, S && cholesky(S), undefined);
+    const lambdas = [1e-4, 0.1, 2, 40, 900];
+    const got = sys.heldOutErrors(zt, qt, lambdas, { ids, count });
+    lambdas.forEach((lambda, g) => {
+      const A = toMl(matmul(transpose(z), z)).add((S ? toMl(S) : MlMatrix.eye(d)).mul(lambda));
+      const pred = toMl(zt).mmul(mlSolve(A, toMl(matmul(transpose(z), q))));
+      const want = new Float64Array(count);
+      for (let i = 0; i < nt; i++) for (let k = 0; k < m; k++) want[ids[i]!] += (qt.data[i * m + k]! - pred.get(i, k)) ** 2;
+      expect(got[g]).toHaveLength(count);
       expectArrayClose(got[g]!, want, { atol: 1e-9, rtol: 1e-7 });
     });
   });
