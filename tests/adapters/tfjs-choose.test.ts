@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { adaptByChoice, adaptModel, attachSourceStatistics, chooseAdaptation, computeSourceStatistics, formatChoice, type AdaptationChoice } from '../../src/adapters/tfjs/index.js';
+import { structuralClone } from '../../src/adapters/tfjs/choose.js';
 import { randomTensor, seedWeights, useBackend, weightValues } from '../helpers/tf.js';
 
 // Decisions here are pinned to a fixed amount of work: budgetSeconds: Infinity wherever a test expects the folds to
@@ -188,6 +189,32 @@ describe('chooseAdaptation', () => {
     expect(await chooseAdaptation(clf, x6, y6, { epochs: 5 }, { budgetSeconds: Infinity })).toMatchObject({ kind: 'cross-validated', folds: 2 });
     [model, clf].forEach((m) => m.dispose());
     tf.dispose([x, y, xc, yc, x6, y6]);
+  });
+
+  it("the candidates' copy of a model: every initializer zeros (an orthogonal recurrent one costs seconds), the same outputs once the weights are set", async () => {
+    const input = tf.input({ shape: [6, 5] });
+    const rnn = tf.layers.bidirectional({ layer: tf.layers.lstm({ units: 7, returnSequences: true }) as tf.RNN, mergeMode: 'sum' }).apply(input) as tf.SymbolicTensor;
+    const out = tf.layers.timeDistributed({ layer: tf.layers.dense({ units: 3, useBias: false }), name: 'head' }).apply(rnn) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: out });
+    const x = randomTensor([4, 6, 5], 3);
+    const before = tf.memory().numTensors;
+    const copy = await structuralClone(model);
+    const inits: unknown[] = [];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === 'object') for (const [k, w] of Object.entries(v)) (k.endsWith('_initializer') && w ? inits.push(w) : walk(w));
+    };
+    walk(copy.toJSON(null, false));
+    expect(inits.length).toBeGreaterThanOrEqual(4); // the LSTM's kernel, recurrent and bias (one config for both directions), the head's kernel
+    for (const i of inits) expect((i as { class_name: string }).class_name).toBe('Zeros');
+    copy.setWeights(model.getWeights());
+    const [a, b] = [model.predict(x) as tf.Tensor, copy.predict(x) as tf.Tensor];
+    expect(Array.from(await b.data())).toEqual(Array.from(await a.data()));
+    tf.dispose([a, b]);
+    copy.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose(x);
+    model.dispose();
   });
 
   it('a path that cannot run is left out and named: an unsupported head, an optimizer tf.serialization does not know', async () => {
