@@ -7,15 +7,22 @@
  *   held-out target validation utterances) · the user's own `fit()` of the whole model with `lvaCallback({ x, y, source })`.
  * Scored on held-out target utterances and on held-out source-noise utterances (forgetting).
  *
- *   npm run bench:speech [-- --quick] [--models ddae,blstm] [--noises siren,bell] [--ns 1,5,20,80] [--draws 3]
+ *   npm run bench:speech [-- --quick] [--models ddae,blstm] [--noises siren,bell] [--ns 1,5,20,80] [--draws 5]
  *     [--test 6] [--source-test 2] [--no-groups] [--closed-only] [--fit-max-n 5] [--blstm-fit-batch 8] [--out speech]
+ *     [--workers 2] [--fresh] [--replot]
  *
- * Writes bench/results/<out>.md, .json, <out>-<model>-metrics.svg, <out>-<model>-spectrogram.svg and WAV examples
- * in bench/results/<out>/. Synthetic espeak-ng speech and generated noises (bench/speech/data.ts).
+ * The defaults are the issue's set-up (both models, 4 target noises, N = 1, 5, 20, 80, 5 draws), several hours on
+ * 2 cores. Every finished (model, noise, draw, N) cell is appended to bench/results/<out>.cells-<model>.jsonl, and
+ * the same command continues a stopped run (`--fresh` starts over; cells of another configuration are not reused).
+ * One process per model (`--workers 1`: one after the other). Writes bench/results/<out>.md (after every noise ×
+ * draw, so it is current while the run goes on), <out>-<model>-metrics.svg, <out>-<model>-spectrogram.svg and WAV
+ * examples in bench/results/<out>/. `--replot` rewrites the report from the stored cells. Synthetic espeak-ng speech
+ * and generated noises (bench/speech/data.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
@@ -43,8 +50,8 @@ type ModelKind = (typeof MODELS)[number];
 const list = (s: string) => s.split(',').map((v) => v.trim()).filter(Boolean);
 const cfg = {
   noises: (arg('noises') ? list(arg('noises')!) : quick ? ['crying'] : [...TARGET_NOISES]) as NoiseKind[],
-  ns: (arg('ns') ? list(arg('ns')!) : quick ? ['1', '5'] : ['1', '5', '20']).map(Number),
-  draws: Number(arg('draws') ?? (quick ? '1' : '3')),
+  ns: (arg('ns') ? list(arg('ns')!) : quick ? ['1', '5'] : ['1', '5', '20', '80']).map(Number),
+  draws: Number(arg('draws') ?? (quick ? '1' : '5')),
   test: Number(arg('test') ?? (quick ? '3' : '6')),
   sourceTest: Number(arg('source-test') ?? (quick ? '1' : '2')),
   validation: Number(arg('validation') ?? '3'),
@@ -61,6 +68,11 @@ const cfg = {
   /** Addendum: closed forms only (skip head GD and fit()). */
   closedOnly: process.argv.includes('--closed-only'),
 };
+/** Processes: one per model by default (each uses one core; tfjs wasm has no threads in Node). */
+const workers = Number(arg('workers') ?? '2');
+/** The user's arguments (a child process gets `--models <one> --report-models <all> --child` appended). */
+const userArgs = (process.argv.includes('--child') ? process.argv.slice(2, process.argv.lastIndexOf('--models')) : process.argv.slice(2)).filter((a, i, all) => a !== '--fresh' && a !== '--report-models' && all[i - 1] !== '--report-models');
+const reportModels = (arg('report-models') ? list(arg('report-models')!) : cfg.models) as ModelKind[];
 for (const m of cfg.models) if (!(MODELS as readonly string[]).includes(m)) throw new Error(`--models: ${m} is not a model; use ${MODELS.join(', ')}`);
 for (const n of cfg.noises) if (!(TARGET_NOISES as readonly string[]).includes(n)) throw new Error(`--noises: ${n} is not a target noise; use ${TARGET_NOISES.join(', ')}`);
 for (const n of cfg.ns) if (!(Number.isInteger(n) && n >= 1)) throw new Error(`--ns: expected positive integers, received ${n}`);
@@ -220,60 +232,123 @@ async function plotMetrics(rows: readonly Row[], noises: readonly NoiseKind[], n
   } as never);
 }
 
-async function main(): Promise<void> {
-  if (process.argv.includes('--replot')) {
-    // redraw the metrics figure from the committed JSON of a run, without rerunning it
-    const j = JSON.parse(readFileSync(resolve(results, `${cfg.out}.json`), 'utf8')) as { cfg: { noises: NoiseKind[]; ns: number[] }; rows: Row[] };
-    await plotMetrics(j.rows, j.cfg.noises, j.cfg.ns, resolve(results, `${cfg.out}-metrics.svg`));
-    return;
+// ---------------------------------------------------------------------------------------------------------
+// Cells: one (model, noise, draw, N) with every method, appended to bench/results/<out>.cells-<model>.jsonl as soon
+// as it is done. The full set-up takes hours on 2 cores, so a run that is stopped loses at most one cell, and the
+// same command continues where it stopped (cells of another configuration or BENCH_VERSION are not reused).
+
+/** Bump when a change to this file or the library changes the numbers: older cells are then rerun, not reused. */
+const BENCH_VERSION = 2;
+const maxN = Math.max(...cfg.ns);
+const KEY = JSON.stringify({ v: BENCH_VERSION, maxN, test: cfg.test, sourceTest: cfg.sourceTest, validation: cfg.validation, sourceStats: cfg.sourceStats, fitEpochs: cfg.fitEpochs, fitLr: cfg.fitLr, blstmFitBatch: cfg.blstmFitBatch, groups: cfg.groups, closedOnly: cfg.closedOnly, fitMaxN: cfg.fitMaxN });
+type StoreLine =
+  | { kind: 'context'; key: string; model: ModelKind; meta: Record<string, unknown>; sourceFrames: number; sourceSamples: number; noisySource: Scores; machine: ReturnType<typeof machineInfo> }
+  | { kind: 'noisy'; key: string; model: ModelKind; noise: NoiseKind; target: Scores }
+  | { kind: 'cell'; key: string; model: ModelKind; noise: NoiseKind; draw: number; n: number; rows: Row[]; seconds: number; commit: string; at: string; load: number[] };
+const storePath = (kind: ModelKind) => resolve(results, `${cfg.out}.cells-${kind}.jsonl`);
+function readStore(kind: ModelKind): StoreLine[] {
+  if (!existsSync(storePath(kind))) return [];
+  return readFileSync(storePath(kind), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as StoreLine).filter((l) => l.key === KEY);
+}
+const append = (kind: ModelKind, line: StoreLine) => appendFileSync(storePath(kind), JSON.stringify(line) + '\n');
+const cellId = (noise: string, draw: number, n: number) => `${noise}|${draw}|${n}`;
+function gitCommit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench/speech'], { cwd: resolve(here, '../..'), encoding: 'utf8' }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
   }
-  tf.enableProdMode();
-  await tf.setBackend('wasm');
-  const machine = machineInfo();
-  const t0 = performance.now();
-  const log = (s: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${s}`);
-  const rows: Row[] = [];
-  const noisyRows: { noise: NoiseKind; target: Scores }[] = [];
-  const examples: { model: ModelKind; noise: NoiseKind; pair: Featured; before: Float32Array; after: Float32Array; n: number }[] = [];
-  const metas: Partial<Record<ModelKind, Record<string, unknown>>> = {};
+}
+
+/** The WAV examples and the spectrogram of one (model, noise): the first target test utterance, N = maxN, draw 0. */
+function writeExample(e: { model: ModelKind; noise: NoiseKind; pair: Featured; before: Float32Array; after: Float32Array; n: number }): void {
+  const dir = resolve(results, cfg.out);
+  mkdirSync(dir, { recursive: true });
+  const span = (e.pair.spec.frames - 1) * HOP + N_FFT;
+  const clip = Math.min(span, 3 * 16000);
+  const waves: [string, ArrayLike<number>][] = [
+    ['clean', e.pair.clean.subarray(0, clip)],
+    ['noisy', e.pair.noisy.subarray(0, clip)],
+    ['before', resynthesise(e.before, e.pair.spec).subarray(0, clip)],
+    ['after', resynthesise(e.after, e.pair.spec).subarray(0, clip)],
+  ];
+  let peak = 0;
+  for (const [, w] of waves) for (let i = 0; i < w.length; i++) peak = Math.max(peak, Math.abs(w[i]!));
+  const gain = 0.7 / peak; // one gain per set, so loudness differences are kept
+  for (const [name, w] of waves) writeFileSync(resolve(dir, `${e.model}-${e.noise}-${name}.wav`), writeWav(Array.from(w, (v) => v * gain), 16000));
+  if (e.noise !== cfg.noises[0]) return;
+  writeFileSync(
+    resolve(results, `${cfg.out}-${e.model}-spectrogram.svg`),
+    spectrogramSvg(
+      [
+        { title: `noisy (${e.noise}, ${e.pair.snrDb > 0 ? '+' : ''}${e.pair.snrDb} dB)`, logMag: e.pair.x },
+        { title: `enhanced before adaptation (pretrained ${e.model.toUpperCase()})`, logMag: e.before },
+        { title: `enhanced after adaptation (LVA default, N = ${e.n}, draw 0)`, logMag: e.after },
+        { title: 'clean', logMag: e.pair.y },
+      ],
+      e.pair.spec.frames,
+      'log1p magnitude, 0–8 kHz bottom to top, hop 10 ms; one colour scale for all panels (square root of log1p / max)',
+    ),
+  );
+}
+
+/** Runs every missing cell of one model, draw by draw (so a stopped run leaves whole draws), appending each. */
+async function runModel(kind: ModelKind, log: (s: string) => void, afterBlock: () => Promise<void>): Promise<void> {
+  const stored = readStore(kind);
+  const done = new Set(stored.filter((l) => l.kind === 'cell').map((l) => (l.kind === 'cell' ? cellId(l.noise, l.draw, l.n) : '')));
+  const todo = Array.from({ length: cfg.draws }, (_, d) => cfg.noises.flatMap((noise) => cfg.ns.map((n) => ({ d, noise, n })))).flat().filter((c) => !done.has(cellId(c.noise, c.d, c.n)));
+  log(`${kind}: ${done.size} cells stored, ${todo.length} to run`);
+  if (todo.length === 0) return;
+  const io = IO[kind];
+  const base = resolve(here, `../../fixtures/speech/${kind}`);
+  const { model, meta } = await loadModel(tf, base);
+  const head = model.getLayer('head');
+  const head0 = head.getWeights().map((w) => w.clone());
+  const body = featureModel(model, findHead(model));
+  const predictAll = (m: tf.LayersModel, pairs: readonly Featured[]) => io.predict(m, pairs);
   const sourceSample = featurise(pretrainPairs(cfg.sourceStats));
   const sourceTest = featurise(sourceTestPairs(cfg.sourceTest));
-  const noisySource = score(sourceTest, null);
-  const maxN = Math.max(...cfg.ns);
-  const pools = Array.from({ length: cfg.draws }, (_, d) => utterances(maxN, drawSeeds(d).utterances));
+  const sInput = io.tensors(sourceSample);
+  const stats = await computeSourceStatistics(model, sInput.x, { batchSize: io.batch });
+  tf.dispose([sInput.x, sInput.y]);
+  if (!stored.some((l) => l.kind === 'context')) {
+    append(kind, { kind: 'context', key: KEY, model: kind, meta, sourceFrames: stack(sourceSample).rows, sourceSamples: sInput.samples, noisySource: score(sourceTest, null), machine: machineInfo() });
+  }
+  log(`${kind}: source statistics from ${stack(sourceSample).rows} frames (${sInput.samples} samples); ${sourceTest.length} source test pairs`);
+  const unadaptedSource = score(sourceTest, predictAll(model, sourceTest));
   const valUtts = utterances(cfg.validation, VAL_SEEDS.utterances);
-  let sourceFrames = 0;
-
-  for (const kind of cfg.models) {
-    const io = IO[kind];
-    const base = resolve(here, `../../fixtures/speech/${kind}`);
-    const { model, meta } = await loadModel(tf, base);
-    metas[kind] = meta;
-    const head = model.getLayer('head');
-    const head0 = head.getWeights().map((w) => w.clone());
-    const body = featureModel(model, findHead(model));
-    const predictAll = (m: tf.LayersModel, pairs: readonly Featured[]) => io.predict(m, pairs);
-    const sInput = io.tensors(sourceSample);
-    const stats = await computeSourceStatistics(model, sInput.x, { batchSize: io.batch });
-    tf.dispose([sInput.x, sInput.y]);
-    sourceFrames = stack(sourceSample).rows;
-    log(`${kind}: source statistics from ${sourceFrames} frames (${sInput.samples} samples); ${sourceTest.length} source test pairs; ${cfg.draws} pools of ${maxN} utterances`);
-    const unadaptedSource = score(sourceTest, predictAll(model, sourceTest));
-
-    for (const noise of cfg.noises) {
-      const targetTest = featurise(targetPairs(noise, cfg.test, 'test'));
-      const val = featurise(makePairs(valUtts, [noise], TARGET_SNRS, VAL_SEEDS.pairs, VAL_SEEDS.noise));
-      const valT = io.tensors(val);
-      const valY = valT.y.reshape([-1, BINS]);
-      const valFeat = body.predict(valT.x, { batchSize: io.batch }) as tf.Tensor;
-      const valF = valFeat.reshape([-1, valFeat.shape.at(-1)!]);
-      const beforePred = predictAll(model, targetTest);
-      const unadapted = score(targetTest, beforePred);
-      if (!noisyRows.some((r) => r.noise === noise)) noisyRows.push({ noise, target: score(targetTest, null) });
-      for (let d = 0; d < cfg.draws; d++) {
+  const pools = new Map<number, ReturnType<typeof utterances>>();
+  interface NoiseSet { targetTest: Featured[]; beforePred: Float32Array[]; unadapted: Scores; valF: tf.Tensor; valY: tf.Tensor; owned: tf.Tensor[] }
+  const noiseSets = new Map<NoiseKind, NoiseSet>();
+  const noiseSet = (noise: NoiseKind): NoiseSet => {
+    let ns = noiseSets.get(noise);
+    if (ns) return ns;
+    const targetTest = featurise(targetPairs(noise, cfg.test, 'test'));
+    const val = featurise(makePairs(valUtts, [noise], TARGET_SNRS, VAL_SEEDS.pairs, VAL_SEEDS.noise));
+    const valT = io.tensors(val);
+    const valY = valT.y.reshape([-1, BINS]);
+    const valFeat = body.predict(valT.x, { batchSize: io.batch }) as tf.Tensor;
+    const valF = valFeat.reshape([-1, valFeat.shape.at(-1)!]);
+    const beforePred = predictAll(model, targetTest);
+    if (!stored.some((l) => l.kind === 'noisy' && l.noise === noise)) append(kind, { kind: 'noisy', key: KEY, model: kind, noise, target: score(targetTest, null) });
+    ns = { targetTest, beforePred, unadapted: score(targetTest, beforePred), valF, valY, owned: [valT.x, valT.y, valY, valFeat, valF] };
+    noiseSets.set(noise, ns);
+    return ns;
+  };
+  try {
+    for (let d = 0; d < cfg.draws; d++) {
+      for (const noise of cfg.noises) {
+        const cells = todo.filter((c) => c.d === d && c.noise === noise);
+        if (cells.length === 0) continue;
+        const { targetTest, beforePred, unadapted, valF, valY } = noiseSet(noise);
         const s = drawSeeds(d);
-        const pool = featurise(makePairs(pools[d]!, [noise], TARGET_SNRS, s.pairs, s.noise));
-        for (const n of cfg.ns) {
+        if (!pools.has(d)) pools.set(d, utterances(maxN, s.utterances));
+        const pool = featurise(makePairs(pools.get(d)!, [noise], TARGET_SNRS, s.pairs, s.noise));
+        for (const { n } of cells) {
+          const tCell = performance.now();
+          const rows: Row[] = [];
           const fitT = io.tensors(pool.slice(0, n));
           const { x: xt, y: yt, groups } = fitT;
           const common = { model: kind, noise, n, draw: d, rows: stack(pool.slice(0, n)).rows, samples: fitT.samples };
@@ -292,8 +367,8 @@ async function main(): Promise<void> {
               const seconds = (performance.now() - ta) / 1000;
               const dg = rep.result.diagnostics;
               const pred = predictAll(model, targetTest);
-              rows.push({ ...common, method, target: score(targetTest, pred), source: score(sourceTest, predictAll(model, sourceTest)), seconds, note: `${rep.outcome}, λ ${dg.regularization.lambda.toPrecision(2)}` });
-              if (method === 'LVA default (source statistics)' && d === 0 && n === maxN) examples.push({ model: kind, noise, pair: targetTest[0]!, before: beforePred[0]!, after: pred[0]!, n });
+              rows.push({ ...common, method, target: score(targetTest, pred), source: score(sourceTest, predictAll(model, sourceTest)), seconds, note: `${rep.outcome}, λ ${dg.regularization.lambda.toPrecision(2)}; features ${rep.timings.features.toFixed(1)} s, solve ${rep.timings.solve.toFixed(1)} s` });
+              if (method === 'LVA default (source statistics)' && d === 0 && n === maxN) writeExample({ model: kind, noise, pair: targetTest[0]!, before: beforePred[0]!, after: pred[0]!, n });
             }
             head.setWeights(head0);
 
@@ -317,57 +392,110 @@ async function main(): Promise<void> {
             // --- the user's own fit() of the whole model with lvaCallback added (a fresh copy of the pretrained model)
             if (!cfg.closedOnly && n <= cfg.fitMaxN) {
               const { model: m } = await loadModel(tf, base);
-              m.compile({ optimizer: tf.train.adam(cfg.fitLr), loss: 'meanSquaredError' });
-              const cb = lvaCallback({ x: xt, y: yt, source: stats, batchSize: io.batch });
-              const ta = performance.now();
-              await m.fit(xt, yt, { epochs: cfg.fitEpochs, batchSize: io.fitBatch, shuffle: true, verbose: 0, callbacks: [cb] });
-              const seconds = (performance.now() - ta) / 1000;
-              const dec: Decision | undefined = cb.decision;
-              const note = dec ? `${dec.kind} (choice: ${dec.choice ? `${dec.choice.kind} → ${dec.choice.path}` : 'none'}; ${dec.choice?.reason ?? dec.reason})` : 'no decision';
-              rows.push({ ...common, method: 'fit() + lvaCallback', target: score(targetTest, predictAll(m, targetTest)), source: score(sourceTest, predictAll(m, sourceTest)), seconds, note });
-              m.dispose();
+              try {
+                m.compile({ optimizer: tf.train.adam(cfg.fitLr), loss: 'meanSquaredError' });
+                const cb = lvaCallback({ x: xt, y: yt, source: stats, batchSize: io.batch });
+                const ta = performance.now();
+                await m.fit(xt, yt, { epochs: cfg.fitEpochs, batchSize: io.fitBatch, shuffle: true, verbose: 0, callbacks: [cb] });
+                const seconds = (performance.now() - ta) / 1000;
+                const dec: Decision | undefined = cb.decision;
+                const note = dec ? `${dec.kind} (choice: ${dec.choice ? `${dec.choice.kind} → ${dec.choice.path}` : 'none'}; ${dec.choice?.reason ?? dec.reason})` : 'no decision';
+                rows.push({ ...common, method: 'fit() + lvaCallback', target: score(targetTest, predictAll(m, targetTest)), source: score(sourceTest, predictAll(m, sourceTest)), seconds, note });
+              } finally {
+                m.dispose();
+              }
             }
           } finally {
             tf.dispose([xt, yt]);
           }
-          const mine = rows.filter((r) => r.model === kind && r.noise === noise && r.n === n && r.draw === d);
-          log(`${kind} ${noise} N=${n} draw ${d} (${common.rows} frames, ${common.samples} samples): ` + mine.map((r) => `${r.method}: SI-SDR ${r.target.siSdr.toFixed(2)} STOI ${r.target.stoi.toFixed(3)} src SI-SDR ${r.source.siSdr.toFixed(2)} ${r.seconds?.toFixed(1) ?? '-'} s [${r.note}]`).join(' | '));
+          append(kind, { kind: 'cell', key: KEY, model: kind, noise, draw: d, n, rows, seconds: (performance.now() - tCell) / 1000, commit: gitCommit(), at: new Date().toISOString(), load: machineInfo().loadAverage as number[] });
+          log(`${kind} ${noise} N=${n} draw ${d} (${common.rows} frames, ${common.samples} samples): ` + rows.map((r) => `${r.method}: SI-SDR ${r.target.siSdr.toFixed(2)} STOI ${r.target.stoi.toFixed(3)} src SI-SDR ${r.source.siSdr.toFixed(2)} ${r.seconds?.toFixed(1) ?? '-'} s`).join(' | '));
         }
+        await afterBlock();
       }
-      tf.dispose([valT.x, valT.y, valY, valFeat, valF]);
     }
+  } finally {
+    for (const ns of noiseSets.values()) tf.dispose(ns.owned);
     tf.dispose(head0);
+    model.dispose();
   }
-  const totalS = (performance.now() - t0) / 1000;
+}
 
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const log = (s: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${s}`);
   mkdirSync(results, { recursive: true });
-  writeFileSync(resolve(results, `${cfg.out}.json`), JSON.stringify({ cfg, machine, totalSeconds: totalS, noisy: noisyRows, noisySource, metas, rows }, null, 1) + '\n');
-  // ---------------- report
+  if (process.argv.includes('--fresh')) for (const k of cfg.models) rmSync(storePath(k), { force: true });
+  if (process.argv.includes('--replot')) return writeReport(log);
+  tf.enableProdMode();
+  await tf.setBackend('wasm');
+  const child = process.argv.includes('--child');
+  // One process per model (tfjs wasm uses one core in Node): `--workers 1` runs them one after the other.
+  if (!child && workers > 1 && cfg.models.length > 1) {
+    const args = [...process.argv.slice(2).filter((a, i, all) => a !== '--fresh' && a !== '--models' && all[i - 1] !== '--models'), '--report-models', cfg.models.join(',')];
+    const children = cfg.models.map((kind) => ({ kind, p: spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args, '--models', kind, '--child'], { stdio: 'inherit' }) }));
+    const stopAll = () => children.forEach(({ p }) => p.exitCode === null && p.kill('SIGTERM'));
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => (stopAll(), process.exit(130)));
+    try {
+      await Promise.all(
+        children.map(({ kind, p }) => new Promise<void>((ok, fail) => p.on('exit', (code) => (code === 0 ? ok() : fail(new Error(`bench:speech: the ${kind} process exited with code ${code}; its finished cells are kept in ${storePath(kind)}: rerun the same command to continue`)))))),
+      );
+    } finally {
+      stopAll(); // a failed process stops the other, so no orphan keeps appending cells
+      await writeReport(log);
+    }
+    return;
+  }
+  for (const kind of cfg.models) await runModel(kind, log, () => writeReport(log));
+  await writeReport(log);
+}
+
+/** The report from every stored cell of the models in the run (complete or not): <out>.md, figures. */
+async function writeReport(log: (s: string) => void): Promise<void> {
+  const models = reportModels;
+  const store = models.flatMap((k) => readStore(k));
+  // One per (model, noise, draw, N): the last stored, should a cell ever be stored twice.
+  const cells = [...new Map(store.flatMap((l) => (l.kind === 'cell' ? [[`${l.model}|${cellId(l.noise, l.draw, l.n)}`, l] as const] : []))).values()];
+  const rows = cells.flatMap((c) => c.rows);
+  const contexts = new Map(store.flatMap((l) => (l.kind === 'context' ? [[l.model, l] as const] : [])));
+  const noisyRows = cfg.noises.flatMap((noise) => store.flatMap((l) => (l.kind === 'noisy' && l.noise === noise ? [{ noise, target: l.target }] : [])).slice(0, 1));
+  const anyContext = [...contexts.values()][0];
+  if (!anyContext) return log('bench:speech: no stored cells yet, no report');
+  const noisySource = anyContext.noisySource;
+  const machine = anyContext.machine;
+  const sourceFrames = anyContext.sourceFrames;
+  const expected = models.length * cfg.noises.length * cfg.draws * cfg.ns.length;
+  const byModel = models.map((k) => `${k} ${cells.filter((c) => c.model === k).length}/${cfg.noises.length * cfg.draws * cfg.ns.length}`).join(', ');
+  const computeMin = cells.reduce((s, c) => s + c.seconds, 0) / 60;
+  const commits = [...new Set(cells.map((c) => c.commit))];
+  const loads = cells.map((c) => c.load[0]!);
+  const dates = cells.map((c) => c.at).sort();
   const f = (v: number, k: number) => (Number.isFinite(v) ? v.toFixed(k) : String(v));
   const cell = (rs: Row[], get: (r: Row) => number, k: number, worst: 'min' | 'max') => {
     const v = rs.map(get);
     const w = worst === 'min' ? Math.min(...v) : Math.max(...v);
     return rs.length > 1 ? `${f(mean(v), k)} (${f(w, k)})` : f(mean(v), k);
   };
-  const names = cfg.models.map((k) => k.toUpperCase()).join(' and ');
+  const names = models.map((k) => k.toUpperCase()).join(' and ');
   const lines: string[] = [
     `# Speech enhancement with ${names === 'DDAE' ? 'a DDAE' : names === 'BLSTM' ? 'a BLSTM' : 'a DDAE and a BLSTM'} adapted to unseen noises (issue 14; paper Exp 2 in miniature)`,
     '',
-    `Command: \`npm run bench:speech -- ${process.argv.slice(2).join(' ')}\` (models ${cfg.models.join(', ')}; noises ${cfg.noises.join(', ')}; N = ${cfg.ns.join(', ')}; ${cfg.draws} draw(s); ${cfg.test} target test utterances; ${cfg.sourceTest}×5 source test pairs); total ${f(totalS / 60, 1)} min. ` +
-      `Machine: ${machine.cpu}, ${machine.logicalCores} logical cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}, load average at start ${machine.loadAverage.join(' / ')} (cores shared with other agents' work), ${machine.date}. tfjs 4.22, wasm backend.`,
+    `Command: \`npm run bench:speech${userArgs.length ? ` -- ${userArgs.join(' ')}` : ''}\` (models ${models.join(', ')}; noises ${cfg.noises.join(', ')}; N = ${cfg.ns.join(', ')}; ${cfg.draws} draws; ${cfg.test} target test utterances; ${cfg.sourceTest}×5 source test pairs). ` +
+      `${cells.length} of ${expected} cells (model × noise × draw × N, every method) are stored (${byModel}); ${f(computeMin, 0)} min of compute in all, between ${dates[0]?.slice(0, 16)} and ${dates.at(-1)?.slice(0, 16)} UTC, code ${commits.join(', ')} (cells are kept in bench/results/${cfg.out}.cells-<model>.jsonl as they finish; one process per model). ` +
+      `Machine: ${machine.cpu}, ${machine.logicalCores} logical cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}; 1-minute load average at the end of each cell ${f(Math.min(...loads), 1)}–${f(Math.max(...loads), 1)} (the cores were shared with other work). tfjs 4.22, wasm backend.`,
     '',
-    ...(cfg.ns.includes(80) ? [] : [`**Reduced from the issue's set-up:** N = 80 is not run (N = ${cfg.ns.join(', ')} only) and ${cfg.draws} draws instead of 5+, to bound the run time on this shared 2-core machine; \`--ns 1,5,20,80 --draws 5\` runs the full set-up (several times longer).`, '']),
+    ...(cells.length < expected ? [`**Incomplete:** ${expected - cells.length} cells are missing; the same command continues where the run stopped. Means below are over the draws present (the N column's rows say how many).`, ''] : []),
     '**Synthetic data.** Speech is espeak-ng (Debian 1.51), not recorded speech; noises are generated (bench/speech/data.ts). Numbers here say nothing about real speech.',
     '',
-    ...cfg.models.map((k) => {
-      const meta = metas[k]!;
+    ...models.filter((k) => contexts.has(k)).map((k) => {
+      const meta = contexts.get(k)!.meta;
       return k === 'ddae'
         ? `Model DDAE: fixtures/speech/ddae (257 → 512×4 LeakyReLU → head Dense 512 → 257, no bias; one sample = one frame), pretrained on source noises (white, pink, brown, hum, babble; −5…10 dB): ${String(meta['data'])}; validation MSE ${Number(meta['validationMse']).toFixed(5)}.\n`
         : `Model BLSTM: fixtures/speech/blstm (Bidirectional LSTM 257 → ${String(meta['hidden'])}, directions summed → head TimeDistributed(Dense ${String(meta['hidden'])} → 257, no bias); one sample = one 128-frame segment of an utterance (segments at 0, 128, … and one ending at the last frame; each frame scored from the last segment covering it)), trained in PyTorch ${String(meta['torch'])} (bench/speech/train_blstm.py) on the same source noises: ${String(meta['data'])}; ${String(meta['epochsRun'])} epochs (${String(meta['stopped'])}), best epoch ${String(meta['bestEpoch'])}, validation MSE ${Number(meta['validationMse']).toFixed(5)} (per frame, segmented as here; noisy input ${Number(meta['noisyInputValidationMse']).toFixed(5)}); converted to tfjs by bench/speech/convert-blstm.ts (tests/speech/blstm.test.ts: tfjs reproduces PyTorch to < 1e-4).\n`;
     }),
     `Data and seeds: target noises at −1 or +1 dB. Draw d adapts on the first N of ${maxN} espeak-ng utterances with seed ${SEEDS.adapt} + 10d, SNR/offset RNG seed 13 + 100d, target-noise realisation seed 3 + 10d (d = 0…${cfg.draws - 1}: utterance seeds ${Array.from({ length: cfg.draws }, (_, d) => drawSeeds(d).utterances).join(', ')}). ` +
       `Target test: ${cfg.test} held-out utterances (seed ${SEEDS.test}) with another realisation (noise seed 4), the same for every draw. GD validation: ${cfg.validation} further utterances (seed ${VAL_SEEDS.utterances}, noise seed ${VAL_SEEDS.noise}) — labelled target data the closed form does not get. ` +
-      `Forgetting: ${sourceTest.length} held-out utterance × source-noise pairs (seed ${SEEDS.test}, new noise realisations, new babble talkers). Source statistics: computed once per model, with its own features, from the ${sourceFrames} frames of ${cfg.sourceStats} pretraining utterances × 5 source noises, and passed as \`source\`.`,
+      `Forgetting: ${cfg.sourceTest * SOURCE_NOISES.length} held-out utterance × source-noise pairs (seed ${SEEDS.test}, new noise realisations, new babble talkers). Source statistics: computed once per model, with its own features, from the ${sourceFrames} frames of ${cfg.sourceStats} pretraining utterances × 5 source noises, and passed as \`source\`.`,
     '',
     'Methods:',
     '- **unadapted**: the pretrained model.',
@@ -377,17 +505,19 @@ async function main(): Promise<void> {
     `- **GD on the head (val-tuned)**: the frozen body's features (one row per frame), the head (init = pretrained) trained with Adam, lr ∈ {${GD_LRS.join(', ')}} × epochs ∈ {${GD_EPOCHS.join(', ')}} (batch ${GD_BATCH} frames), the combination with the lowest spectral MSE on the validation utterances kept. Its time includes feature extraction and the whole grid.`,
     `- **fit() + lvaCallback**${Number.isFinite(cfg.fitMaxN) ? ` (only for N ≤ ${cfg.fitMaxN}, to bound the run time)` : ''}: a fresh copy of the pretrained model, \`model.fit(x, y, { epochs: ${cfg.fitEpochs}, batchSize, callbacks: [lvaCallback({ x, y, source })] })\` with Adam ${cfg.fitLr} on every layer (batch ${FIT_BATCH} frames for the DDAE, ${cfg.blstmFitBatch} segments for the BLSTM); the note says which path the callback's (data-driven, issue 15) decision chose (decision kind; choice kind → path; reason).`,
     '',
-    'Metrics (means over test utterances, then over draws; in brackets the worst draw): spectral MSE of log1p magnitudes; SI-SDR (dB) and STOI of the waveform resynthesised with the noisy phase. "s" = median wall time over draws of the adaptation (adaptModel total, or the GD grid, or fit() with the callback), all in this one run on 2 shared cores.',
+    'Metrics (means over test utterances, then over draws; in brackets the worst draw): spectral MSE of log1p magnitudes; SI-SDR (dB) and STOI of the waveform resynthesised with the noisy phase. "s" = median wall time over draws of the adaptation (adaptModel total, or the GD grid, or fit() with the callback), measured cell by cell on 2 shared cores (one process per model).',
     '',
   ];
   const L = 'LVA default (source statistics)', G = 'GD on the head (val-tuned)', F = 'fit() + lvaCallback', U = 'LVA default + utterance groups';
-  for (const kind of cfg.models) {
+  for (const kind of models) {
     const K = kind.toUpperCase();
     const mrows = rows.filter((r) => r.model === kind);
+    if (mrows.length === 0) continue;
     for (const noise of cfg.noises) {
-      const nz = noisyRows.find((r) => r.noise === noise)!;
+      const nz = noisyRows.find((r) => r.noise === noise);
+      if (!nz || !mrows.some((r) => r.noise === noise)) continue;
       lines.push(`## ${K} · ${noise}`, '', `Noisy input: target MSE ${f(nz.target.mse, 4)}, SI-SDR ${f(nz.target.siSdr, 2)} dB, STOI ${f(nz.target.stoi, 3)}; source test noisy SI-SDR ${f(noisySource.siSdr, 2)}, STOI ${f(noisySource.stoi, 3)}.`, '');
-      lines.push(`| N (frames${kind === 'blstm' ? ' / segments' : ''}) | method | target MSE | target SI-SDR | target STOI | source MSE | source SI-SDR | source STOI | s | notes (draw 0…) |`, '|---|---|---|---|---|---|---|---|---|---|');
+      lines.push(`| N (frames${kind === 'blstm' ? ' / segments' : ''}) | method | target MSE | target SI-SDR | target STOI | source MSE | source SI-SDR | source STOI | s | draws | notes (draw 0…) |`, '|---|---|---|---|---|---|---|---|---|---|---|');
       for (const n of cfg.ns) {
         for (const method of METHODS) {
           const rs = mrows.filter((r) => r.noise === noise && r.n === n && r.method === method);
@@ -395,7 +525,7 @@ async function main(): Promise<void> {
           const secs = rs.map((r) => r.seconds).filter((s): s is number => s !== null);
           const notes = [...new Set(rs.map((r) => r.note))].filter(Boolean).join(' / ');
           const size = kind === 'blstm' ? `${Math.round(median(rs.map((r) => r.rows)))} / ${Math.round(median(rs.map((r) => r.samples)))}` : `${Math.round(median(rs.map((r) => r.rows)))}`;
-          lines.push(`| ${n} (${size}) | ${method} | ${cell(rs, (r) => r.target.mse, 4, 'max')} | ${cell(rs, (r) => r.target.siSdr, 2, 'min')} | ${cell(rs, (r) => r.target.stoi, 3, 'min')} | ${cell(rs, (r) => r.source.mse, 4, 'max')} | ${cell(rs, (r) => r.source.siSdr, 2, 'min')} | ${cell(rs, (r) => r.source.stoi, 3, 'min')} | ${secs.length ? f(median(secs), 1) : ''} | ${notes} |`);
+          lines.push(`| ${n} (${size}) | ${method} | ${cell(rs, (r) => r.target.mse, 4, 'max')} | ${cell(rs, (r) => r.target.siSdr, 2, 'min')} | ${cell(rs, (r) => r.target.stoi, 3, 'min')} | ${cell(rs, (r) => r.source.mse, 4, 'max')} | ${cell(rs, (r) => r.source.siSdr, 2, 'min')} | ${cell(rs, (r) => r.source.stoi, 3, 'min')} | ${secs.length ? f(median(secs), 1) : ''} | ${rs.length} | ${notes} |`);
         }
       }
       lines.push('');
@@ -405,6 +535,7 @@ async function main(): Promise<void> {
     for (const n of cfg.ns) lines.push(`| ${n} | ${f(t(n, L), 1)} | ${f(t(n, U), 1)} | ${f(t(n, "LVA 'none' (raw pinv)"), 1)} | ${f(t(n, G), 1)} | ${f(t(n, F), 1)} | ${f(t(n, G) / t(n, L), 2)} |`);
     lines.push('', `## ${K} · who wins (computed)`, '', '| noise | N | best target SI-SDR | best target STOI | LVA default − GD head: SI-SDR / STOI | LVA default − fit()+cb: SI-SDR / STOI | LVA + groups − LVA default: SI-SDR / STOI | forgetting, source SI-SDR change vs unadapted: LVA default / + groups / GD head / fit()+cb |', '|---|---|---|---|---|---|---|---|');
     for (const noise of cfg.noises) for (const n of cfg.ns) {
+      if (!mrows.some((r) => r.noise === noise && r.n === n)) continue;
       const m = (method: Method, get: (r: Row) => number) => mean(mrows.filter((r) => r.noise === noise && r.n === n && r.method === method).map(get));
       const present = METHODS.filter((x) => mrows.some((r) => r.noise === noise && r.n === n && r.method === x));
       const best = (get: (r: Row) => number) => present.reduce((a, b) => (m(b, get) > m(a, get) ? b : a));
@@ -416,48 +547,19 @@ async function main(): Promise<void> {
   }
   lines.push('<!-- READING -->', '');
 
-  mkdirSync(results, { recursive: true });
-  for (const kind of cfg.models) {
+  for (const kind of models) {
+    if (!rows.some((r) => r.model === kind)) continue;
     await plotMetrics(rows.filter((r) => r.model === kind), cfg.noises, cfg.ns, resolve(results, `${cfg.out}-${kind}-metrics.svg`));
     lines.push(`![${kind.toUpperCase()} metrics vs N](${cfg.out}-${kind}-metrics.svg)`, '', `${kind.toUpperCase()}: means over draws; the raw pseudo-inverse is left out of the figure (its large negative SI-SDR would flatten the other curves).`, '');
-  }
-  for (const kind of cfg.models) {
-    const ex = examples.find((e) => e.model === kind);
-    if (!ex) continue;
-    writeFileSync(
-      resolve(results, `${cfg.out}-${kind}-spectrogram.svg`),
-      spectrogramSvg(
-        [
-          { title: `noisy (${ex.noise}, ${ex.pair.snrDb > 0 ? '+' : ''}${ex.pair.snrDb} dB)`, logMag: ex.pair.x },
-          { title: `enhanced before adaptation (pretrained ${kind.toUpperCase()})`, logMag: ex.before },
-          { title: `enhanced after adaptation (LVA default, N = ${ex.n}, draw 0)`, logMag: ex.after },
-          { title: 'clean', logMag: ex.pair.y },
-        ],
-        ex.pair.spec.frames,
-        'log1p magnitude, 0–8 kHz bottom to top, hop 10 ms; one colour scale for all panels (square root of log1p / max)',
-      ),
-    );
-    lines.push(`![${kind.toUpperCase()} spectrograms](${cfg.out}-${kind}-spectrogram.svg)`, '');
+    if (existsSync(resolve(results, `${cfg.out}-${kind}-spectrogram.svg`))) lines.push(`![${kind.toUpperCase()} spectrograms](${cfg.out}-${kind}-spectrogram.svg)`, '');
   }
   const dir = resolve(results, cfg.out);
-  mkdirSync(dir, { recursive: true });
-  for (const e of examples) {
-    const span = (e.pair.spec.frames - 1) * HOP + N_FFT;
-    const clip = Math.min(span, 3 * 16000);
-    const waves: [string, ArrayLike<number>][] = [
-      ['clean', e.pair.clean.subarray(0, clip)],
-      ['noisy', e.pair.noisy.subarray(0, clip)],
-      ['before', resynthesise(e.before, e.pair.spec).subarray(0, clip)],
-      ['after', resynthesise(e.after, e.pair.spec).subarray(0, clip)],
-    ];
-    let peak = 0;
-    for (const [, w] of waves) for (let i = 0; i < w.length; i++) peak = Math.max(peak, Math.abs(w[i]!));
-    const gain = 0.7 / peak; // one gain per set, so loudness differences are kept
-    for (const [name, w] of waves) writeFileSync(resolve(dir, `${e.model}-${e.noise}-${name}.wav`), writeWav(Array.from(w, (v) => v * gain), 16000));
-  }
-  if (examples.length) lines.push(`Listening examples (bench/results/${cfg.out}/, 16 kHz 16-bit, ≤ 3 s, one gain per set so relative loudness is kept): for each model and noise, the first target test utterance clean, noisy, enhanced by the pretrained model (before) and after LVA default with N = ${maxN}, draw 0: ${examples.map((e) => `\`${e.model}-${e.noise}-{clean,noisy,before,after}.wav\``).join(', ')}.`, '');
-  writeFileSync(resolve(results, `${cfg.out}.md`), lines.join('\n'));
-  log(`wrote ${resolve(results, `${cfg.out}.md`)}`);
+  const wavs = existsSync(dir) ? readdirSync(dir).filter((w) => w.endsWith('-after.wav')).map((w) => w.replace(/-after\.wav$/, '')).filter((w) => models.some((k) => w.startsWith(`${k}-`))).sort() : [];
+  if (wavs.length) lines.push(`Listening examples (bench/results/${cfg.out}/, 16 kHz 16-bit, ≤ 3 s, one gain per set so relative loudness is kept): for each model and noise, the first target test utterance clean, noisy, enhanced by the pretrained model (before) and after LVA default with N = ${maxN}, draw 0: ${wavs.map((w) => `\`${w}-{clean,noisy,before,after}.wav\``).join(', ')}.`, '');
+  const out = resolve(results, `${cfg.out}.md`);
+  writeFileSync(`${out}.tmp`, lines.join('\n'));
+  renameSync(`${out}.tmp`, out);
+  log(`wrote ${out} (${cells.length}/${expected} cells)`);
 }
 main().catch((e: unknown) => {
   console.error(e);
