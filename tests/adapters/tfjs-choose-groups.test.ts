@@ -157,4 +157,23 @@ describe('adaptByChoice and lvaCallback with groups', () => {
     tf.dispose([xt, yt]);
     m.dispose();
   });
+
+  it('with an explicit rowsPerFeature (the fixed threshold, no cross-validation) the analytic head is chosen over groups too', async () => {
+    const m = model(11, true), d = data(12);
+    const { grouped: ref, plain } = await coreReference(m, d);
+    if (ref.kind !== 'updated' && ref.kind !== 'updated-with-cutoff') throw new Error(ref.kind);
+    expect(ref.diagnostics.regularization.lambda).toBeGreaterThan(2 * plain.diagnostics.regularization.lambda);
+    const [xt, yt] = [tf.tensor2d(d.x), tf.tensor2d(d.y)];
+    const before = tf.memory().numTensors;
+    const cb = lvaCallback({ x: xt, y: yt, groups: d.groups, rowsPerFeature: Infinity });
+    await m.fit(xt, yt, { epochs: 2, batchSize: 16, verbose: 0, callbacks: [cb] });
+    expect(cb.decision?.kind).toBe('analytic');
+    expect(cb.decision?.choice).toBeUndefined();
+    expect(cb.decision?.report?.result.diagnostics.regularization.lambda).toBeCloseTo(ref.diagnostics.regularization.lambda, 8);
+    const written = Array.from(await m.getLayer('head').getWeights()[0]!.data());
+    written.forEach((v, i) => expect(v).toBeCloseTo(ref.head.weights.data[i]!, 4));
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([xt, yt]);
+    m.dispose();
+  });
 });
