@@ -161,7 +161,9 @@ describe('chooseAdaptation', () => {
     const x = randomTensor([30, 4], 17), y = randomTensor([30, 1], 18);
     const over = await chooseAdaptation(model, x, y, { epochs: 50 }, { budgetSeconds: 0 });
     expect(over).toMatchObject({ kind: 'over-budget', path: 'fit', prior: 'fit', budgetSeconds: 0 });
-    expect(over.reason).toMatch(/cross-validating the fit would take ≈ [\d.]+ s \(> budget 0 s\), so the prior stands/);
+    // over even before a training step is probed: each step costs at least a forward pass of its batch
+    expect(over.reason).toMatch(/cross-validating the fit would take at least ≈ [\d.]+ s \(one forward pass per training step; > budget 0 s\), so the prior stands/);
+    if (over.kind === 'over-budget') expect(over.estimatedSeconds).toBeGreaterThan(0);
 
     const clf = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 8, activation: 'relu' }), tf.layers.dense({ units: 3, activation: 'softmax', name: 'head' })] });
     seedWeights(clf, 19);

@@ -349,6 +349,27 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     const fits = (paths.includes('fit') ? 1 : 0) + (paths.includes('head-then-fit') ? 1 : 0);
     w0 = model.getWeights().map((w) => w.clone());
     let estimated = 0;
+    const stepsOf = (folds: number) => folds * fits * recipe.epochs * Math.ceil(Math.ceil((n * (folds - 1)) / folds) / fitBatch);
+    if (fits > 0 && recipe.epochs > 0) {
+      // A lower bound before any training step: a step costs at least a forward pass of its batch (timed on the second
+      // of two predict calls, so no warm-up is counted). A BLSTM's first training step took 8–41 s here; when even
+      // the bound is over the budget, no step is probed.
+      const xb = tf.slice(xt, 0, Math.min(fitBatch, n));
+      try {
+        tf.dispose(model.predict(xb, { batchSize: fitBatch }) as tf.Tensor);
+        const tf0 = performance.now();
+        tf.dispose(model.predict(xb, { batchSize: fitBatch }) as tf.Tensor);
+        const atLeast = stepsOf(Math.min(k, kUsual)) * seconds(tf0);
+        if (atLeast > budget) {
+          return {
+            kind: 'over-budget', ...base, path: prior, prior, estimatedSeconds: atLeast, budgetSeconds: budget,
+            reason: `${priorWhy}; cross-validating the fit would take at least ≈ ${atLeast.toFixed(1)} s (one forward pass per training step; > budget ${budget} s), so the prior stands`, seconds: seconds(t0),
+          };
+        }
+      } finally {
+        xb.dispose();
+      }
+    }
     if (fits > 0 && recipe.epochs > 0) {
       const c = clone!;
       c.setWeights(w0);
@@ -369,7 +390,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
           steps.push(seconds(tStep));
         }
         const perStep = steps.length ? steps.sort((a, b) => a - b)[Math.floor((steps.length - 1) / 2)]! : warm;
-        const cost = (folds: number) => folds * fits * recipe.epochs * Math.ceil(Math.ceil((n * (folds - 1)) / folds) / fitBatch) * perStep;
+        const cost = (folds: number) => stepsOf(folds) * perStep;
         estimated = cost(k);
         if (estimated > budget && k > kUsual) (k = kUsual), (estimated = cost(k));
       } finally {
