@@ -351,15 +351,18 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     let estimated = 0;
     const stepsOf = (folds: number) => folds * fits * recipe.epochs * Math.ceil(Math.ceil((n * (folds - 1)) / folds) / fitBatch);
     if (fits > 0 && recipe.epochs > 0) {
-      // A lower bound before any training step: a step costs at least a forward pass of its batch (timed on the second
-      // of two predict calls, so no warm-up is counted). A BLSTM's first training step took 8–41 s here; when even
-      // the bound is over the budget, no step is probed.
+      // A lower bound before any training step: a step costs at least a forward pass of its batch (the faster of two
+      // predict calls after a warm-up one, so neither warm-up nor a pause is counted). A BLSTM's first training step
+      // took 8–41 s here; when even the bound is over the budget, no step is probed.
       const xb = tf.slice(xt, 0, Math.min(fitBatch, n));
       try {
-        tf.dispose(model.predict(xb, { batchSize: fitBatch }) as tf.Tensor);
-        const tf0 = performance.now();
-        tf.dispose(model.predict(xb, { batchSize: fitBatch }) as tf.Tensor);
-        const atLeast = stepsOf(Math.min(k, kUsual)) * seconds(tf0);
+        const forward = () => {
+          const tp = performance.now();
+          tf.dispose(model.predict(xb, { batchSize: fitBatch }) as tf.Tensor);
+          return seconds(tp);
+        };
+        forward();
+        const atLeast = stepsOf(Math.min(k, kUsual)) * Math.min(forward(), forward());
         if (atLeast > budget) {
           return {
             kind: 'over-budget', ...base, path: prior, prior, estimatedSeconds: atLeast, budgetSeconds: budget,
