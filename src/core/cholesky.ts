@@ -74,15 +74,15 @@ function checkSolve(fn: string, L: Matrix, n: number, side: 'rows' | 'columns'):
 }
 
 /**
- * Column width of the diagonal blocks of the blocked substitution. The off-diagonal updates (all but n·BLOCK/2 of
- * the ≈ n²/2 multiply-adds per right-hand side) go through {@link multiplyABt}'s SIMD kernel; the diagonal blocks
- * are plain substitution in JavaScript.
+ * Width at which the recursive substitution stops splitting. The off-diagonal updates (all but about n·LEAF/2 of
+ * the n²/2 multiply-adds per right-hand side) go through {@link multiplyABt}'s SIMD kernel; the diagonal blocks of
+ * this width are plain substitution in JavaScript. 16–32 measure alike (bench/dense.ts shapes); 48 is 25 % slower.
  */
-const BLOCK = 48;
+const LEAF = 24;
 
-/** Blocked substitution pays from here on (bench/dense.ts measures the crossover); below, the plain loops run. */
+/** Recursive substitution pays from here on (measured: n = 96 with 16 right-hand sides is at par); below, the plain loops run. */
 function blocked(n: number, rhs: number): boolean {
-  return n >= 2 * BLOCK && rhs >= 16 && wasmKernelsAvailable();
+  return n >= 4 * LEAF && rhs >= 16 && wasmKernelsAvailable();
 }
 
 /** The plain forward substitution over the rows of B, zero entries of L skipped. */
@@ -129,61 +129,56 @@ function columns(a: Matrix, from: number, to: number): Matrix {
 }
 
 /**
- * Left-looking blocked forward substitution on the rows of Y (m×n): for each column block J,
- * X_J = (Y_J − X_{<J}·L_{J,<J}ᵀ)·L_JJ⁻ᵀ, the product through multiplyABt and the last factor by substitution
- * row by row. Same sums as the plain loop, grouped differently (equal to rounding).
+ * Forward substitution on the rows of Y (m×n), by halves: solve columns [a, mid), subtract their contribution
+ * X_[a,mid)·L_[mid,b),[a,mid)ᵀ from columns [mid, b) in one multiplyABt call, solve [mid, b). Same sums as the plain
+ * loop, grouped differently (equal to rounding; the backward error stays at substitution level).
  */
 function blockedLowerRows(L: Matrix, y: Matrix): Matrix {
-  const n = L.rows, m = y.rows, Ld = L.data;
-  const X = Float64Array.from(y.data);
-  const x: Matrix = { rows: m, cols: n, data: X };
-  for (let j0 = 0; j0 < n; j0 += BLOCK) {
-    const j1 = Math.min(n, j0 + BLOCK), w = j1 - j0;
-    if (j0 > 0) {
-      const update = multiplyABt(columns(x, 0, j0), columns({ rows: w, cols: n, data: Ld.subarray(j0 * n, j1 * n) }, 0, j0)).data;
-      for (let r = 0; r < m; r++) {
-        const xr = r * n + j0, ur = r * w;
-        for (let t = 0; t < w; t++) X[xr + t] -= update[ur + t]!;
-      }
-    }
-    for (let r = 0; r < m; r++) {
-      const xr = r * n;
-      for (let i = j0; i < j1; i++) {
-        const li = i * n;
-        let s = X[xr + i]!;
-        for (let k = j0; k < i; k++) s -= Ld[li + k]! * X[xr + k]!;
-        X[xr + i] = s / Ld[li + i]!;
-      }
-    }
-  }
+  const x: Matrix = { rows: y.rows, cols: y.cols, data: Float64Array.from(y.data) };
+  lowerBlock(L, x, 0, L.rows);
   return x;
 }
 
-/**
- * Right-to-left blocked back substitution with Lᵀ on the rows of Y (m×n): for each column block J from the last,
- * X_J = (Y_J − X_{>J}·L_{>J,J})·L_JJ⁻¹, the product through multiplyABt (with L_{>J,J}ᵀ gathered) and the last
- * factor by substitution row by row.
- */
-function blockedUpperTRows(L: Matrix, y: Matrix): Matrix {
-  const n = L.rows, m = y.rows, Ld = L.data;
-  const X = Float64Array.from(y.data);
-  const x: Matrix = { rows: m, cols: n, data: X };
-  const last = Math.floor((n - 1) / BLOCK) * BLOCK;
-  for (let j0 = last; j0 >= 0; j0 -= BLOCK) {
-    const j1 = Math.min(n, j0 + BLOCK), w = j1 - j0;
-    if (j1 < n) {
-      const rest = n - j1, lt = new Float64Array(w * rest); // L_{>J,J}ᵀ (w × rest)
-      for (let k = j1; k < n; k++) for (let t = 0; t < w; t++) lt[t * rest + k - j1] = Ld[k * n + j0 + t]!;
-      const update = multiplyABt(columns(x, j1, n), { rows: w, cols: rest, data: lt }).data;
-      for (let r = 0; r < m; r++) {
-        const xr = r * n + j0, ur = r * w;
-        for (let t = 0; t < w; t++) X[xr + t] -= update[ur + t]!;
+function lowerBlock(L: Matrix, x: Matrix, a: number, b: number): void {
+  const n = L.rows, m = x.rows, X = x.data, Ld = L.data;
+  if (b - a <= LEAF) {
+    for (let r = 0; r < m; r++) {
+      const xr = r * n;
+      for (let i = a; i < b; i++) {
+        const li = i * n;
+        let s = X[xr + i]!;
+        for (let k = a; k < i; k++) s -= Ld[li + k]! * X[xr + k]!;
+        X[xr + i] = s / Ld[li + i]!;
       }
     }
-    const u = new Float64Array(w * w); // L_JJᵀ, so that each substitution reads a contiguous row
-    for (let k = 0; k < w; k++) for (let t = 0; t <= k; t++) u[t * w + k] = Ld[(j0 + k) * n + j0 + t]!;
+    return;
+  }
+  const mid = a + Math.ceil((b - a) / 2 / LEAF) * LEAF, w = b - mid, h = mid - a;
+  lowerBlock(L, x, a, mid);
+  const block = new Float64Array(w * h); // L_[mid,b),[a,mid): rows of L, contiguous pieces
+  for (let i = 0; i < w; i++) block.set(Ld.subarray((mid + i) * n + a, (mid + i) * n + mid), i * h);
+  subtractColumns(x, mid, multiplyABt(columns(x, a, mid), { rows: w, cols: h, data: block }));
+  lowerBlock(L, x, mid, b);
+}
+
+/**
+ * Back substitution with Lᵀ on the rows of Y (m×n), by halves from the right: solve columns [mid, b), subtract
+ * X_[mid,b)·L_[mid,b),[a,mid) from columns [a, mid) in one multiplyABt call (L's block gathered transposed), solve
+ * [a, mid).
+ */
+function blockedUpperTRows(L: Matrix, y: Matrix): Matrix {
+  const x: Matrix = { rows: y.rows, cols: y.cols, data: Float64Array.from(y.data) };
+  upperTBlock(L, x, 0, L.rows);
+  return x;
+}
+
+function upperTBlock(L: Matrix, x: Matrix, a: number, b: number): void {
+  const n = L.rows, m = x.rows, X = x.data, Ld = L.data;
+  if (b - a <= LEAF) {
+    const w = b - a, u = new Float64Array(w * w); // L_JJᵀ, so that each substitution reads a contiguous row
+    for (let k = 0; k < w; k++) for (let t = 0; t <= k; t++) u[t * w + k] = Ld[(a + k) * n + a + t]!;
     for (let r = 0; r < m; r++) {
-      const xr = r * n + j0;
+      const xr = r * n + a;
       for (let t = w - 1; t >= 0; t--) {
         const ut = t * w;
         let s = X[xr + t]!;
@@ -191,6 +186,21 @@ function blockedUpperTRows(L: Matrix, y: Matrix): Matrix {
         X[xr + t] = s / u[ut + t]!;
       }
     }
+    return;
   }
-  return x;
+  const mid = a + Math.ceil((b - a) / 2 / LEAF) * LEAF, w = b - mid, h = mid - a;
+  upperTBlock(L, x, mid, b);
+  const block = new Float64Array(h * w); // L_[mid,b),[a,mid)ᵀ (h × w)
+  for (let k = 0; k < w; k++) for (let t = 0; t < h; t++) block[t * w + k] = Ld[(mid + k) * n + a + t]!;
+  subtractColumns(x, a, multiplyABt(columns(x, mid, b), { rows: h, cols: w, data: block }));
+  upperTBlock(L, x, a, mid);
+}
+
+/** x[:, from : from + update.cols] −= update. */
+function subtractColumns(x: Matrix, from: number, update: Matrix): void {
+  const n = x.cols, w = update.cols, X = x.data, U = update.data;
+  for (let r = 0; r < x.rows; r++) {
+    const xr = r * n + from, ur = r * w;
+    for (let t = 0; t < w; t++) X[xr + t] -= U[ur + t]!;
+  }
 }

@@ -2,7 +2,7 @@
  * The dense products and triangular solves that go through the SIMD kernel of multiplyABt when large (matmul,
  * matmulTN, applyHead, and the blocked substitution in solveLower / solveUpperT / solveLowerRows / solveUpperTRows),
  * against ml-matrix's products and solves: shapes on both sides of each crossover (rows < 8, widths < 16, products
- * below 2^15 multiply-adds, triangles below two blocks), sizes that are not multiples of 2 or 4 (the kernel's SIMD
+ * below 2^15 multiply-adds, triangles narrower than 96 or fewer than 16 right-hand sides), sizes that are not multiples of 2 or 4 (the kernel's SIMD
  * tails), ReLU inputs (half exact zeros, which the JavaScript loops skip), and every case again with the
  * WebAssembly kernels off.
  */
