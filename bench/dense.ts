@@ -16,9 +16,10 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as now from '../src/core/index.js';
 import { solveLowerRows, solveUpperTRows } from '../src/core/cholesky.js';
+import { setWasmKernels } from '../src/core/kernels.js';
 import { machineInfo } from './lib/machine.js';
 import { benchRng, gaussian } from './lib/random.js';
-import { fmtMs, fmtRatio, time, type Timing } from './lib/timing.js';
+import { fmtMs, fmtRatio, median, time, type Timing } from './lib/timing.js';
 
 type Core = typeof now;
 type Matrix = now.Matrix;
@@ -37,6 +38,8 @@ const BASELINE = flag('--baseline') ?? DEFAULT_BASELINE;
 const OUT = resolve(ROOT, flag('--out') ?? 'bench/results/dense.md');
 
 const N = QUICK ? 1200 : 5380, D = 513, M = 257;
+/** End-to-end runs per side (alternated). */
+const E2E_RUNS = QUICK ? 1 : 3;
 
 async function loadBaseline(rev: string): Promise<{ core: Core; dir: string; label: string }> {
   const dir = resolve(ROOT, 'scratch', `dense-baseline-${rev}`);
@@ -87,6 +90,53 @@ async function compare(label: string, old: () => Matrix, fresh: () => Matrix, al
   return row;
 }
 
+interface Crossover {
+  readonly label: string;
+  readonly js: Timing;
+  readonly kernel: Timing;
+  readonly picks: 'kernel' | 'JS';
+}
+
+const small = QUICK ? { warmup: 3, runs: 5 } : { warmup: 5, warmupMs: 300, runs: 15, maxRuns: 201, budgetMs: 400 };
+
+/** The JavaScript loop (kernels off) against the kernel route on the same shape, and which one the dispatch picks. */
+async function crossover(label: string, loop: () => unknown, kernelRoute: () => unknown, picks: 'kernel' | 'JS'): Promise<Crossover> {
+  setWasmKernels(false);
+  let js: Timing;
+  try {
+    js = await time(loop, small);
+  } finally {
+    setWasmKernels(true);
+  }
+  const kernel = await time(kernelRoute, small);
+  console.log(`crossover ${label}: JS ${fmtMs(js.median)}, kernel ${fmtMs(kernel.median)} (picks ${picks})`);
+  return { label, js, kernel, picks };
+}
+
+async function crossovers(): Promise<Crossover[]> {
+  const out: Crossover[] = [];
+  const mm: [number, number, number][] = [[4, 513, 257], [8, 513, 257], [16, 513, 257], [5380, 2, 257], [5380, 8, 257], [32, 32, 32], [16, 16, 16], [5380, 513, 1]];
+  for (const [n, k, m] of mm) {
+    const a = relu(n, k, n + k), b = gaussian(k, m, benchRng(m));
+    const picks = n >= 8 && n * k * m >= 1 << 15 ? 'kernel' : 'JS';
+    out.push(await crossover(`matmul ${n}×${k} ReLU · ${k}×${m}`, () => now.matmul(a, b), () => now.multiplyABt(a, now.transpose(b)), picks));
+  }
+  const tn: [number, number, number][] = [[5380, 513, 1], [5380, 513, 8], [5380, 513, 16], [5380, 8, 257], [5380, 16, 257], [3, 513, 257], [16, 64, 64]];
+  for (const [n, d, m] of tn) {
+    const a = relu(n, d, n + d), b = gaussian(n, m, benchRng(m));
+    const picks = Math.min(d, m) >= 16 && n * d * m >= 1 << 15 ? 'kernel' : 'JS';
+    out.push(await crossover(`matmulTN (${n}×${d} ReLU)ᵀ · ${n}×${m}`, () => now.matmulTN(a, b), () => now.multiplyABt(now.transpose(a), now.transpose(b)), picks));
+  }
+  const solves: [number, number][] = [[96, 16], [128, 8], [128, 64], [256, 16], [514, 257]];
+  for (const [n, m] of solves) {
+    const L = now.cholesky(now.sourceMetric(now.computeSourceStatistics(relu(2 * n, n, n)), false, 1e-3));
+    const y = gaussian(m, n, benchRng(n + m));
+    const picks = n >= 96 && m >= 16 ? 'kernel' : 'JS';
+    out.push(await crossover(`solveLowerRows, L ${n}×${n}, ${m} right-hand sides`, () => solveLowerRows(L, y), () => solveLowerRows(L, y), picks));
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
   const machineStart = machineInfo();
@@ -127,7 +177,9 @@ async function main(): Promise<void> {
       ),
     );
 
-    let e2e: { old: number; now: number; diff: number; kind: string } | undefined;
+    const cross = await crossovers();
+
+    let e2e: { old: number; now: number; olds: number[]; news: number[]; diff: number; kind: string } | undefined;
     if (E2E) {
       const source = now.computeSourceStatistics(src);
       const options = { source } as const;
@@ -136,10 +188,22 @@ async function main(): Promise<void> {
         const r = core.lvaUpdate(z, y, { weights: w, bias }, options);
         return { ms: performance.now() - s, r };
       };
+      // Alternated (old, new, old, new, …) so a change in the machine's load hits both sides alike.
+      const olds: number[] = [], news: number[] = [];
       const a = run(base.core), b = run(now);
+      olds.push(a.ms);
+      news.push(b.ms);
+      for (let i = 1; i < E2E_RUNS; i++) {
+        olds.push(run(base.core).ms);
+        news.push(run(now).ms);
+      }
       if (a.r.kind === 'refused' || b.r.kind === 'refused') throw new Error('bench:dense: lvaUpdate refused the synthetic problem');
-      e2e = { old: a.ms, now: b.ms, diff: relDiff(b.r.head.weights, a.r.head.weights), kind: `λ/μ̄ = ${b.r.diagnostics.regularization.relativeLambda.toPrecision(2)}` };
-      console.log(`lvaUpdate: old ${fmtMs(a.ms)}, new ${fmtMs(b.ms)} (${fmtRatio(a.ms / b.ms)}), diff ${e2e.diff.toExponential(1)}`);
+      e2e = {
+        old: median(olds), now: median(news), olds, news,
+        diff: relDiff(b.r.head.weights, a.r.head.weights),
+        kind: `λ/μ̄ = ${b.r.diagnostics.regularization.relativeLambda.toPrecision(2)}`,
+      };
+      console.log(`lvaUpdate: old ${olds.map(fmtMs).join(', ')}, new ${news.map(fmtMs).join(', ')} (${fmtRatio(e2e.old / e2e.now)}), diff ${e2e.diff.toExponential(1)}`);
     }
     const machineEnd = machineInfo();
     const wall = (performance.now() - t0) / 1000;
@@ -173,15 +237,23 @@ async function main(): Promise<void> {
       '|---|---:|---:|---:|---:|',
       ...rows.filter((r) => r.alt).map((r) => `| ${r.alt!.label} | ${sub(r.old)} | ${sub(r.alt!.timing)} | ${fmtRatio(r.old.median / r.alt!.timing.median)} | ${r.alt!.diff.toExponential(1)} |`),
       '',
+      '## Crossovers',
+      '',
+      'Where the kernel starts to pay: the JavaScript loop (kernels off) against the kernel route on the same operands — `multiplyABt(A, Bᵀ)` for A·B, `multiplyABt(Aᵀ, Bᵀ)` for Aᵀ·B, transposes included — and the route `matmul` / `matmulTN` / the solves pick there. For the solves the "kernel" column is the call with the kernels on, which is the plain loop again below the threshold (so equal there). A is ReLU (half zeros, which the loop skips). Small cases are timed many times (15–201 runs in 0.4 s).',
+      '',
+      '| Shape | JS loop | kernel route | JS / kernel | dispatch picks |',
+      '|---|---:|---:|---:|---|',
+      ...cross.map((c) => `| ${c.label} | ${sub(c.js)} | ${sub(c.kernel)} | ${fmtRatio(c.js.median / c.kernel.median)} | ${c.picks} |`),
+      '',
       ...(e2e
         ? [
             '## End to end',
             '',
-            `One \`lvaUpdate(Z, Y, head, { source })\` on Z = ${N}×${D} ReLU features, Y ~ N(0, 1) with ${M} outputs, a random head with bias, and source statistics of ${N} other ReLU rows (default options: λ chosen by the default rule in the source metric). One run each (cold for the module, after the product timings above warmed the shared code), old then new.`,
+            `One \`lvaUpdate(Z, Y, head, { source })\` on Z = ${N}×${D} ReLU features, Y ~ N(0, 1) with ${M} outputs, a random head with bias, and source statistics of ${N} other ReLU rows (default options: λ chosen by the default rule in the source metric). ${E2E_RUNS} runs each, alternated old, new, old, new, … (the first of each cold for its module, after the product timings above warmed the shared code); medians, every run in small print.`,
             '',
             '| | old | new | speed-up | new weights vs old (max abs diff / max abs) | chosen λ |',
             '|---|---:|---:|---:|---:|---|',
-            `| lvaUpdate, ${N} × ${D} × ${M}, source metric | ${fmtMs(e2e.old)} | ${fmtMs(e2e.now)} | ${fmtRatio(e2e.old / e2e.now)} | ${e2e.diff.toExponential(1)} | ${e2e.kind} |`,
+            `| lvaUpdate, ${N} × ${D} × ${M}, source metric | ${fmtMs(e2e.old)} <sub>(${e2e.olds.map(fmtMs).join(', ')})</sub> | ${fmtMs(e2e.now)} <sub>(${e2e.news.map(fmtMs).join(', ')})</sub> | ${fmtRatio(e2e.old / e2e.now)} | ${e2e.diff.toExponential(1)} | ${e2e.kind} |`,
             '',
           ]
         : []),
