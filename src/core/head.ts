@@ -1,5 +1,5 @@
 import { ShapeError } from './errors.js';
-import { assertFinite, matrix, maxAbs, type Matrix } from './matrix.js';
+import { assertFinite, matmul, maxAbs, type Matrix } from './matrix.js';
 
 /** A linear head f(z) = z·W + b in row convention: W is d×m (a tfjs Dense kernel `[in, out]`), b has length m. */
 export interface Head {
@@ -17,15 +17,10 @@ export function applyHead(latents: Matrix, head: Head): Matrix {
       [latents.cols],
     );
   }
-  const n = latents.rows, d = W.rows, m = W.cols;
-  const out = matrix(n, m);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < d; k++) {
-      const z = latents.data[i * d + k]!;
-      if (z === 0) continue;
-      for (let j = 0; j < m; j++) out.data[i * m + j] += z * W.data[k * m + j]!;
-    }
-    if (bias) for (let j = 0; j < m; j++) out.data[i * m + j] += bias[j]!;
+  const out = matmul(latents, W); // the SIMD kernel on large batches (matrix.ts)
+  if (bias) {
+    const n = out.rows, m = out.cols, o = out.data;
+    for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) o[i * m + j] += bias[j]!;
   }
   return out;
 }

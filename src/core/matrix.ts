@@ -1,5 +1,5 @@
 import { NonFiniteError, ShapeError } from './errors.js';
-import { withKernels } from './kernels.js';
+import { wasmKernelsAvailable, withKernels } from './kernels.js';
 
 /** Dense row-major float64 matrix; `data.length === rows * cols`. */
 export interface Matrix {
@@ -61,12 +61,24 @@ export function transpose(a: Matrix): Matrix {
   return { rows: cols, cols: rows, data: out };
 }
 
-/** A·B with an i-k-j loop (contiguous inner loop). */
+/**
+ * Products at least this large (multiply-adds) go through the SIMD kernel of {@link multiplyABt}; below, the
+ * JavaScript loops run (bench/dense.ts measures where the kernel starts to pay).
+ */
+const KERNEL_WORK = 1 << 15;
+
+/**
+ * A·B. Large products are A·(Bᵀ)ᵀ through the SIMD kernel of {@link multiplyABt} (the transpose is O(size));
+ * with fewer than 8 rows of A the transpose of B costs more than the kernel saves, and small products, or no
+ * WebAssembly, run the i-k-j loop below (contiguous inner loop, zero entries of A skipped — ReLU features are about
+ * half zeros, which halves the loop's work but still leaves it 4–6× slower than the kernel on large shapes).
+ */
 export function matmul(a: Matrix, b: Matrix): Matrix {
   if (a.cols !== b.rows) {
     throw new ShapeError(`matmul: inner dimensions differ (${a.rows}×${a.cols} · ${b.rows}×${b.cols}).`, [a.cols], [b.rows]);
   }
   const n = a.rows, k = a.cols, m = b.cols;
+  if (n >= 8 && n * k * m >= KERNEL_WORK && wasmKernelsAvailable()) return multiplyABt(a, transpose(b));
   const out = new Float64Array(n * m);
   const A = a.data, B = b.data;
   for (let i = 0; i < n; i++) {
@@ -81,12 +93,17 @@ export function matmul(a: Matrix, b: Matrix): Matrix {
   return { rows: n, cols: m, data: out };
 }
 
-/** Aᵀ·B without forming Aᵀ. */
+/**
+ * Aᵀ·B. Large products are Aᵀ·(Bᵀ)ᵀ through the SIMD kernel of {@link multiplyABt}; when A or B has fewer than 16
+ * columns (one output, say) the two O(size) transposes cost more than the kernel saves, and the row-by-row loop below
+ * (zero entries of A skipped, Aᵀ never formed) runs, as it does for small products or without WebAssembly.
+ */
 export function matmulTN(a: Matrix, b: Matrix): Matrix {
   if (a.rows !== b.rows) {
     throw new ShapeError(`matmulTN: row counts differ (${a.rows}×${a.cols}ᵀ · ${b.rows}×${b.cols}).`, [a.rows], [b.rows]);
   }
   const n = a.rows, d = a.cols, m = b.cols;
+  if (Math.min(d, m) >= 16 && n * d * m >= KERNEL_WORK && wasmKernelsAvailable()) return multiplyABt(transpose(a), transpose(b));
   const out = new Float64Array(d * m);
   const A = a.data, B = b.data;
   for (let r = 0; r < n; r++) {
@@ -190,7 +207,7 @@ export function gram(z: Matrix): Matrix {
 export function multiplyABt(a: Matrix, b: Matrix, symmetric = false): Matrix {
   if (a.cols !== b.cols) throw new ShapeError(`multiplyABt: widths differ (${a.cols} vs ${b.cols}).`, [a.cols], [b.cols]);
   // The SIMD kernel computes every entry (also under `symmetric`: entry (i, j) and (j, i) are the same sums there).
-  if (a.rows * b.rows * a.cols >= 1 << 15) {
+  if (a.rows * b.rows * a.cols >= KERNEL_WORK) {
     const fast = multiplyABtWasm(a, b);
     if (fast) return fast;
   }
