@@ -100,7 +100,8 @@ describe('edge cases', () => {
           lhs.forEach((v, i) => expect(Math.abs(v - rhs[i]!) / size).toBeLessThan(1e-7));
         },
       ),
-      { numRuns: 150 },
+      // A fixed seed: every machine checks the same 150 cases (change it to explore others).
+      { numRuns: 150, seed: 2212 },
     );
   });
 });

@@ -3,7 +3,7 @@
  * solutions of PyTorch-exported heads (fixtures/onnx/make_fixtures.py).
  */
 import fc from 'fast-check';
-import { Matrix as MlMatrix, pseudoInverse, solve as mlSolve } from 'ml-matrix';
+import { Matrix as MlMatrix, pseudoInverse, SingularValueDecomposition, solve as mlSolve } from 'ml-matrix';
 import { applyHead, lvaUpdate, matrix, sub, transpose, type Head, type LvaResult, type Matrix } from '../../src/core/index.js';
 import { appendOnes, matmul } from '../../src/core/matrix.js';
 import { expectMatrixClose } from '../helpers/expect-close.js';
@@ -78,13 +78,18 @@ describe('raw pseudo-inverse semantics (regularization: "none")', () => {
         const r = updated(lvaUpdate(z, randomMatrix(n, m, seed + 2), head, { regularization: 'none' }));
         const dW = r.delta.weights;
         const ortho = matmul(transpose(z), sub(q, matmul(z, dW)));
-        const tol = 1e-9 * (1 + Math.max(...q.data.map(Math.abs))) * (1 + Math.max(...z.data.map(Math.abs))) ** 2;
+        // The solver works on ZᵀZ (or ZZᵀ), so ΔW carries an error of about ε·cond(Z)²·‖ΔW‖ and Zᵀ·Z·ΔW one of
+        // ε·cond(Z)²·s_max²·‖ΔW‖: on a nearly singular draw (13×13, cond 3.8e4) that alone exceeds the flat tolerance.
+        const sv = new SingularValueDecomposition(toMl(z)).diagonal, sMax = Math.max(...sv);
+        const cond = sMax / Math.min(...sv.filter((s) => s > 1e-12 * sMax));
+        const tol = 1e-9 * (1 + Math.max(...q.data.map(Math.abs))) * (1 + Math.max(...z.data.map(Math.abs))) ** 2 + 100 * Number.EPSILON * cond ** 2 * sMax ** 2 * Math.max(...dW.data.map(Math.abs));
         expectMatrixClose(ortho, matrix(d, m), { atol: tol });
         // Row space: (I − Z⁺Z)·ΔW = 0.
         const proj = fromMl(MlMatrix.eye(d).sub(pseudoInverse(toMl(z)).mmul(toMl(z))).mmul(toMl(dW)));
         expectMatrixClose(proj, matrix(d, m), { atol: 1e-8 * (1 + Math.max(...dW.data.map(Math.abs))) });
       }),
-      { numRuns: 60 },
+      // A fixed seed: every machine checks the same 60 cases (change it to explore others).
+      { numRuns: 60, seed: 1402 },
     );
   });
 });
