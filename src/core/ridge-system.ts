@@ -1,4 +1,4 @@
-import { solveLower, solveUpperT } from './cholesky.js';
+import { solveLower, solveLowerRows, solveUpperT } from './cholesky.js';
 import { eigh } from './eigh.js';
 import { withKernels } from './kernels.js';
 import { ShapeError } from './errors.js';
@@ -96,7 +96,7 @@ export function columnSquares(q: Matrix): Float64Array {
 }
 
 export function whitenRows(z: Matrix, L: Matrix | undefined): Matrix {
-  return L ? transpose(solveLower(L, transpose(z))) : z;
+  return L ? solveLowerRows(L, z) : z;
 }
 
 function unwhiten(delta: Matrix, L: Matrix | undefined): Matrix {
@@ -407,15 +407,9 @@ export function primalSystem(
     const { inv } = filter(mu, cutoff, lambda);
     const ci = new Float64Array(p * m);
     for (let j = 0; j < p; j++) for (let k = 0; k < m; k++) ci[j * m + k] = c[j * m + k]! * inv[j]!;
-    const E = Float64Array.from(q);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < p; j++) {
-        const pij = P[i * p + j]!;
-        if (pij === 0) continue;
-        for (let k = 0; k < m; k++) E[i * m + k] -= pij * ci[j * m + k]!;
-      }
-    }
-    return E;
+    // E = Q − P·(diag(inv)·C), the product through matmul (the SIMD kernel at these sizes)
+    const fit = matmul({ rows: n, cols: p, data: P }, { rows: p, cols: m, data: ci }).data;
+    return q.map((v, i) => v - fit[i]!);
   };
   /** Δ_w = V·diag(inv)·C in the whitened coordinates (V's columns are the rows of vt). */
   const deltaWhitened = (lambda: number): Matrix => {
