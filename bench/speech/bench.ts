@@ -252,6 +252,8 @@ function readStore(kind: ModelKind): StoreLine[] {
 }
 const append = (kind: ModelKind, line: StoreLine) => appendFileSync(storePath(kind), JSON.stringify(line) + '\n');
 const cellId = (noise: string, draw: number, n: number) => `${noise}|${draw}|${n}`;
+/** The code a process runs: HEAD (and whether src/ or bench/speech/ differ from it) when the process started. */
+const COMMIT = gitCommit();
 function gitCommit(): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here, encoding: 'utf8' }).trim();
@@ -408,7 +410,7 @@ async function runModel(kind: ModelKind, log: (s: string) => void, afterBlock: (
           } finally {
             tf.dispose([xt, yt]);
           }
-          append(kind, { kind: 'cell', key: KEY, model: kind, noise, draw: d, n, rows, seconds: (performance.now() - tCell) / 1000, commit: gitCommit(), at: new Date().toISOString(), load: machineInfo().loadAverage as number[] });
+          append(kind, { kind: 'cell', key: KEY, model: kind, noise, draw: d, n, rows, seconds: (performance.now() - tCell) / 1000, commit: COMMIT, at: new Date().toISOString(), load: machineInfo().loadAverage as number[] });
           log(`${kind} ${noise} N=${n} draw ${d} (${common.rows} frames, ${common.samples} samples): ` + rows.map((r) => `${r.method}: SI-SDR ${r.target.siSdr.toFixed(2)} STOI ${r.target.stoi.toFixed(3)} src SI-SDR ${r.source.siSdr.toFixed(2)} ${r.seconds?.toFixed(1) ?? '-'} s`).join(' | '));
         }
         await afterBlock();
