@@ -486,7 +486,7 @@ async function writeReport(log: (s: string) => void): Promise<void> {
       `${cells.length} of ${expected} cells (model × noise × draw × N, every method) are stored (${byModel}); ${f(computeMin, 0)} min of compute in all, between ${dates[0]?.slice(0, 16)} and ${dates.at(-1)?.slice(0, 16)} UTC, code ${commits.join(', ')} (cells are kept in bench/results/${cfg.out}.cells-<model>.jsonl as they finish; one process per model). ` +
       `Machine: ${machine.cpu}, ${machine.logicalCores} logical cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}; 1-minute load average at the end of each cell ${f(Math.min(...loads), 1)}–${f(Math.max(...loads), 1)} (the cores were shared with other work). tfjs 4.22, wasm backend.`,
     '',
-    ...(cells.length < expected ? [`**Incomplete:** ${expected - cells.length} cells are missing; the same command continues where the run stopped. Means below are over the draws present (the N column's rows say how many).`, ''] : []),
+    ...(cells.length < expected ? [`**Incomplete:** ${expected - cells.length} cells are missing; the same command continues where the run stopped. Means below are over the draws present (the draws column says how many).`, ''] : []),
     '**Synthetic data.** Speech is espeak-ng (Debian 1.51), not recorded speech; noises are generated (bench/speech/data.ts). Numbers here say nothing about real speech.',
     '',
     ...models.filter((k) => contexts.has(k)).map((k) => {
