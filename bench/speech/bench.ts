@@ -71,7 +71,7 @@ const cfg = {
 /** Processes: one per model by default (each uses one core; tfjs wasm has no threads in Node). */
 const workers = Number(arg('workers') ?? '2');
 /** The user's arguments (a child process gets `--models <one> --report-models <all> --child` appended). */
-const userArgs = (process.argv.includes('--child') ? process.argv.slice(2, process.argv.lastIndexOf('--models')) : process.argv.slice(2)).filter((a, i, all) => a !== '--fresh' && a !== '--report-models' && all[i - 1] !== '--report-models');
+const userArgs = (process.argv.includes('--child') ? process.argv.slice(2, process.argv.lastIndexOf('--models')) : process.argv.slice(2)).filter((a, i, all) => a !== '--fresh' && a !== '--replot' && a !== '--report-models' && all[i - 1] !== '--report-models');
 const reportModels = (arg('report-models') ? list(arg('report-models')!) : cfg.models) as ModelKind[];
 for (const m of cfg.models) if (!(MODELS as readonly string[]).includes(m)) throw new Error(`--models: ${m} is not a model; use ${MODELS.join(', ')}`);
 for (const n of cfg.noises) if (!(TARGET_NOISES as readonly string[]).includes(n)) throw new Error(`--noises: ${n} is not a target noise; use ${TARGET_NOISES.join(', ')}`);
