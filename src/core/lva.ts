@@ -370,14 +370,10 @@ function groupedValidator(
       const out = lambdas.map(() => new Float64Array(G));
       for (let f = 0; f < K; f++) {
         // The fold's groups as local ids 0…k−1, so the system can sum the errors per group itself.
-        const local = new Map<number, number>(), global: number[] = [];
-        const ids = Int32Array.from(test[f]!, (row) => {
-          const g = groups.ids[row]!;
-          let l = local.get(g);
-          if (l === undefined) local.set(g, (l = global.push(g) - 1));
-          return l;
-        });
-        const errors = foldSystem(metric, f).heldOutErrors(takeRows(z, test[f]!), takeRows(q, test[f]!), lambdas, { ids, count: global.length });
+        const local = denseGroups(test[f]!.map((row) => groups.ids[row]!));
+        const global = new Int32Array(local.count);
+        local.ids.forEach((l, r) => (global[l] = groups.ids[test[f]![r]!]!));
+        const errors = foldSystem(metric, f).heldOutErrors(takeRows(z, test[f]!), takeRows(q, test[f]!), lambdas, local);
         lambdas.forEach((_, li) => global.forEach((g, l) => (out[li]![g] += errors[li]![l]!)));
       }
       return out;
