@@ -351,11 +351,12 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     let estimated = 0;
     const stepsOf = (folds: number) => folds * fits * recipe.epochs * Math.ceil(Math.ceil((n * (folds - 1)) / folds) / fitBatch);
     if (fits > 0 && recipe.epochs > 0) {
-      // A lower bound before any training step: a step costs at least a forward pass of its batch (the faster of two
-      // predict calls after a warm-up one, so neither warm-up nor a pause is counted). A BLSTM's first training step
-      // took 8–41 s here; when even the bound is over the budget, no step is probed.
-      const xb = tf.slice(xt, 0, Math.min(fitBatch, n));
+      const b = Math.min(fitBatch, n);
+      const [xb, yb] = [tf.slice(xt, 0, b), tf.slice(yt, 0, b)];
       try {
+        // A lower bound before any training step: a step costs at least a forward pass of its batch (the faster of two
+        // predict calls after a warm-up one, so neither warm-up nor a pause is counted). A BLSTM's first training step
+        // took 8–41 s here; when even the bound is over the budget, no step is probed.
         const forward = () => {
           const tp = performance.now();
           tf.dispose(model.predict(xb, { batchSize: fitBatch }) as tf.Tensor);
@@ -369,17 +370,9 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
             reason: `${priorWhy}; cross-validating the fit would take at least ≈ ${atLeast.toFixed(1)} s (one forward pass per training step; > budget ${budget} s), so the prior stands`, seconds: seconds(t0),
           };
         }
-      } finally {
-        xb.dispose();
-      }
-    }
-    if (fits > 0 && recipe.epochs > 0) {
-      const c = clone!;
-      c.setWeights(w0);
-      c.compile({ optimizer: optimizers[0]!, loss: loss! });
-      const b = Math.min(fitBatch, n);
-      const [xb, yb] = [tf.slice(xt, 0, b), tf.slice(yt, 0, b)];
-      try {
+        const c = clone!;
+        c.setWeights(w0);
+        c.compile({ optimizer: optimizers[0]!, loss: loss! });
         // One warm-up step, then up to 3 timed ones (their median) while the probe stays within half the budget. A
         // warm-up that alone exceeds the budget is the estimate (every fold takes at least one step, and K ≥ 2): a
         // BLSTM step takes 5 s here, and four of them would cost more than the decision they inform.
