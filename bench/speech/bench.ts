@@ -299,7 +299,7 @@ function writeExample(e: { model: ModelKind; noise: NoiseKind; pair: Featured; b
 /** Runs every missing cell of one model, draw by draw (so a stopped run leaves whole draws), appending each. */
 async function runModel(kind: ModelKind, log: (s: string) => void, afterBlock: () => Promise<void>): Promise<void> {
   const stored = readStore(kind);
-  const done = new Set(stored.filter((l) => l.kind === 'cell').map((l) => (l.kind === 'cell' ? cellId(l.noise, l.draw, l.n) : '')));
+  const done = new Set(stored.flatMap((l) => (l.kind === 'cell' ? [cellId(l.noise, l.draw, l.n)] : [])));
   const todo = Array.from({ length: cfg.draws }, (_, d) => cfg.noises.flatMap((noise) => cfg.ns.map((n) => ({ d, noise, n })))).flat().filter((c) => !done.has(cellId(c.noise, c.d, c.n)));
   log(`${kind}: ${done.size} cells stored, ${todo.length} to run`);
   if (todo.length === 0) return;
@@ -315,10 +315,11 @@ async function runModel(kind: ModelKind, log: (s: string) => void, afterBlock: (
   const sInput = io.tensors(sourceSample);
   const stats = await computeSourceStatistics(model, sInput.x, { batchSize: io.batch });
   tf.dispose([sInput.x, sInput.y]);
+  const sourceFrames = stack(sourceSample).rows;
   if (!stored.some((l) => l.kind === 'context')) {
-    append(kind, { kind: 'context', key: KEY, model: kind, meta, sourceFrames: stack(sourceSample).rows, sourceSamples: sInput.samples, noisySource: score(sourceTest, null), machine: machineInfo() });
+    append(kind, { kind: 'context', key: KEY, model: kind, meta, sourceFrames, sourceSamples: sInput.samples, noisySource: score(sourceTest, null), machine: machineInfo() });
   }
-  log(`${kind}: source statistics from ${stack(sourceSample).rows} frames (${sInput.samples} samples); ${sourceTest.length} source test pairs`);
+  log(`${kind}: source statistics from ${sourceFrames} frames (${sInput.samples} samples); ${sourceTest.length} source test pairs`);
   const unadaptedSource = score(sourceTest, predictAll(model, sourceTest));
   const valUtts = utterances(cfg.validation, VAL_SEEDS.utterances);
   const pools = new Map<number, ReturnType<typeof utterances>>();
