@@ -9,12 +9,14 @@
  *
  *   npm run bench:speech [-- --quick] [--models ddae,blstm] [--noises siren,bell] [--ns 1,5,20,80] [--draws 5]
  *     [--test 6] [--source-test 2] [--no-groups] [--closed-only] [--fit-max-n 5] [--blstm-fit-batch 8] [--out speech]
- *     [--workers 2] [--fresh] [--replot]
+ *     [--workers 2] [--fresh] [--replot] [--reverse]
  *
  * The defaults are the issue's set-up (both models, 4 target noises, N = 1, 5, 20, 80, 5 draws), several hours on
  * 2 cores. Every finished (model, noise, draw, N) cell is appended to bench/results/<out>.cells-<model>.jsonl, and
  * the same command continues a stopped run (`--fresh` starts over; cells of another configuration are not reused).
- * One process per model (`--workers 1`: one after the other). Writes bench/results/<out>.md (after every noise ×
+ * One process per model (`--workers 1`: one after the other). A further process can share one model's cells from the
+ * other end: `npx tsx bench/speech/bench.ts --reverse --report-models ddae,blstm --models blstm --child` (each process
+ * skips the cells the other has stored). Writes bench/results/<out>.md (after every noise ×
  * draw, so it is current while the run goes on), <out>-<model>-metrics.svg, <out>-<model>-spectrogram.svg and WAV
  * examples in bench/results/<out>/. `--replot` rewrites the report from the stored cells. Synthetic espeak-ng speech
  * and generated noises (bench/speech/data.ts).
@@ -70,8 +72,10 @@ const cfg = {
 };
 /** Processes: one per model by default (each uses one core; tfjs wasm has no threads in Node). */
 const workers = Number(arg('workers') ?? '2');
+/** Work from the last missing cell backwards (to share one model's cells with a process running forwards). */
+const reverse = process.argv.includes('--reverse');
 /** The user's arguments (a child process gets `--models <one> --report-models <all> --child` appended). */
-const userArgs = (process.argv.includes('--child') ? process.argv.slice(2, process.argv.lastIndexOf('--models')) : process.argv.slice(2)).filter((a, i, all) => a !== '--fresh' && a !== '--replot' && a !== '--report-models' && all[i - 1] !== '--report-models');
+const userArgs = (process.argv.includes('--child') ? process.argv.slice(2, process.argv.lastIndexOf('--models')) : process.argv.slice(2)).filter((a, i, all) => a !== '--fresh' && a !== '--replot' && a !== '--reverse' && a !== '--report-models' && all[i - 1] !== '--report-models');
 const reportModels = (arg('report-models') ? list(arg('report-models')!) : cfg.models) as ModelKind[];
 for (const m of cfg.models) if (!(MODELS as readonly string[]).includes(m)) throw new Error(`--models: ${m} is not a model; use ${MODELS.join(', ')}`);
 for (const n of cfg.noises) if (!(TARGET_NOISES as readonly string[]).includes(n)) throw new Error(`--noises: ${n} is not a target noise; use ${TARGET_NOISES.join(', ')}`);
@@ -252,6 +256,8 @@ function readStore(kind: ModelKind): StoreLine[] {
 }
 const append = (kind: ModelKind, line: StoreLine) => appendFileSync(storePath(kind), JSON.stringify(line) + '\n');
 const cellId = (noise: string, draw: number, n: number) => `${noise}|${draw}|${n}`;
+/** The (noise, draw, N) ids of the cells stored for a model (re-read from the file unless given its lines). */
+const storedCells = (kind: ModelKind, lines = readStore(kind)) => new Set(lines.flatMap((l) => (l.kind === 'cell' ? [cellId(l.noise, l.draw, l.n)] : [])));
 /** The code a process runs: HEAD (and whether src/ or bench/speech/ differ from it) when the process started. */
 const COMMIT = gitCommit();
 function gitCommit(): string {
@@ -299,7 +305,7 @@ function writeExample(e: { model: ModelKind; noise: NoiseKind; pair: Featured; b
 /** Runs every missing cell of one model, draw by draw (so a stopped run leaves whole draws), appending each. */
 async function runModel(kind: ModelKind, log: (s: string) => void, afterBlock: () => Promise<void>): Promise<void> {
   const stored = readStore(kind);
-  const done = new Set(stored.flatMap((l) => (l.kind === 'cell' ? [cellId(l.noise, l.draw, l.n)] : [])));
+  const done = storedCells(kind, stored);
   const todo = Array.from({ length: cfg.draws }, (_, d) => cfg.noises.flatMap((noise) => cfg.ns.map((n) => ({ d, noise, n })))).flat().filter((c) => !done.has(cellId(c.noise, c.d, c.n)));
   log(`${kind}: ${done.size} cells stored, ${todo.length} to run`);
   if (todo.length === 0) return;
@@ -341,15 +347,25 @@ async function runModel(kind: ModelKind, log: (s: string) => void, afterBlock: (
     return ns;
   };
   try {
-    for (let d = 0; d < cfg.draws; d++) {
-      for (const noise of cfg.noises) {
-        const cells = todo.filter((c) => c.d === d && c.noise === noise);
+    // `--reverse`: from the last missing cell backwards, so a second process of the same model can share the work
+    // with one running forwards (each skips cells the other has stored since it started; they meet in one cell).
+    const draws = Array.from({ length: cfg.draws }, (_, d) => d);
+    const noises = [...cfg.noises];
+    if (reverse) draws.reverse(), noises.reverse();
+    for (const d of draws) {
+      for (const noise of noises) {
+        const cells = todo.filter((c) => c.d === d && c.noise === noise && !storedCells(kind).has(cellId(noise, d, c.n)));
+        if (reverse) cells.reverse();
         if (cells.length === 0) continue;
         const { targetTest, beforePred, unadapted, valF, valY } = noiseSet(noise);
         const s = drawSeeds(d);
         if (!pools.has(d)) pools.set(d, utterances(maxN, s.utterances));
         const pool = featurise(makePairs(pools.get(d)!, [noise], TARGET_SNRS, s.pairs, s.noise));
         for (const { n } of cells) {
+          if (storedCells(kind).has(cellId(noise, d, n))) {
+            log(`${kind} ${noise} N=${n} draw ${d}: stored by another process meanwhile, skipped`);
+            continue;
+          }
           const tCell = performance.now();
           const rows: Row[] = [];
           const fitT = io.tensors(pool.slice(0, n));
