@@ -22,7 +22,10 @@ import {
   type Matrix,
   type SourceStatistics,
 } from '../src/index.js';
+import { parseBenchArgs } from './lib/args.js';
 import { machineInfo } from './lib/machine.js';
+
+parseBenchArgs('npx tsx bench/attached-size.ts', 'Size of the source statistics attached to model files; writes bench/results/attached-size.md.', {}); // no options: --help prints this, anything else stops it
 
 const d = 512, latent = 64, m = 10;
 const r = mulberry32(16);

@@ -13,12 +13,16 @@ import { lvaCallback, computeSourceStatistics } from '../src/adapters/tfjs/index
 import { loadModelJson } from './exp1/model.js';
 import { PIXELS, mnistSplit } from './mnist/data.js';
 import { loadMnistModel } from './mnist/model.js';
+import { parseBenchArgs } from './lib/args.js';
 import { machineInfo } from './lib/machine.js';
 import { exp1Targets, mnistTargets } from './lib/targets.js';
 
 tf.enableProdMode();
 await tf.setBackend('wasm');
-const quick = process.argv.includes('--quick');
+const { values: opts } = parseBenchArgs('npx tsx bench/callback-threshold.ts', 'Which path the fit() callback should take at each amount of target data: writes bench/results/callback-threshold.md.', {
+  quick: { type: 'boolean', help: 'one seed, two sizes per task: a smoke test' },
+});
+const quick = opts.quick;
 const seeds = quick ? [1] : [1, 2, 3];
 
 interface Task {

@@ -27,6 +27,7 @@ import {
   type Matrix,
   type SourceStatistics,
 } from '../src/index.js';
+import { parseBenchArgs } from './lib/args.js';
 import { machineInfo } from './lib/machine.js';
 import { writeSvg } from './lib/plot.js';
 import { SHIFT_LABELS, type ShiftKind } from './mnist/data.js';
@@ -35,9 +36,12 @@ import { drawRows, rng, type SweepTask } from './sparsity/harness.js';
 import { useWasm } from './sparsity/tasks.js';
 import { shuffleInPlace } from '../src/core/random.js';
 
-const quick = process.argv.includes('--quick');
-const latencyOnly = process.argv.includes('--latency');
-const all = process.argv.includes('--all');
+const { values: opts } = parseBenchArgs('npx tsx bench/classification.ts', 'Classification heads on shifted MNIST: writes bench/results/classification.md and classification.svg.', {
+  all: { type: 'boolean', help: 'also the invert shift (≈ 13 min; the committed results)' },
+  quick: { type: 'boolean', help: '2 shifts, 2 seeds, 3 sizes' },
+  latency: { type: 'boolean', help: 'only the 200-row latency comparison (printed, nothing written)' },
+});
+const { quick, latency: latencyOnly, all } = opts;
 const SHIFTS: readonly ShiftKind[] = all ? ['shift3', 'noise', 'invert'] : ['shift3', 'noise'];
 const SIZES = quick ? [1, 5, 50] : [1, 2, 5, 10, 50, 100];
 const SEEDS = quick ? [1, 2] : [1, 2, 3, 4, 5];

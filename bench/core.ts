@@ -31,15 +31,17 @@ import {
 import { dualSystem, primalSystem, type RidgeSystem } from '../src/core/ridge-system.js';
 import { machineInfo, type MachineInfo } from './lib/machine.js';
 import { benchRng, gaussian, reluFeatures } from './lib/random.js';
+import { numberOption, parseBenchArgs } from './lib/args.js';
 import { fmtMiB, fmtMs, fmtRatio, median, time, timeOnce, type Timing } from './lib/timing.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
+const { values: opts } = parseBenchArgs('npx tsx bench/core.ts', 'The core solver benchmark: writes bench/results/core.md (or --out).', {
+  quick: { type: 'boolean', help: 'fewer runs, no ml-matrix on large cases: a smoke test, not for the results file' },
+  out: { type: 'string', help: 'the report (default bench/results/core.md)' },
+  rss: { type: 'string', help: 'child mode: stream N rows at d = 256, print JSON' },
+  fresh: { type: 'boolean', help: 'child mode (with --rss): every batch a newly allocated matrix, dropped after add' },
+});
 
 const BATCH = 1024;
 const FIXED_LAMBDA = 1;
@@ -275,8 +277,8 @@ interface CaseResult {
 }
 
 async function main(): Promise<void> {
-  const quick = argv.includes('--quick');
-  const out = resolve(ROOT, flag('--out') ?? 'bench/results/core.md');
+  const quick = opts.quick;
+  const out = resolve(ROOT, opts.out ?? 'bench/results/core.md');
   const started = performance.now();
   const startMachine = machineInfo();
 
@@ -678,8 +680,8 @@ function gitState(): string {
   return `\`${head.slice(0, 90)}${head.length > 90 ? '…' : ''}\`${dirty ? ` + ${dirty} uncommitted change(s) under src/` : ''}`;
 }
 
-if (flag('--rss') !== undefined) {
-  rssChild(Number(flag('--rss')), argv.includes('--fresh'));
+if (opts.rss !== undefined) {
+  rssChild(numberOption('rss', opts.rss, 0, { min: 1, integer: true }), opts.fresh);
 } else {
   await main();
 }

@@ -17,7 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { adaptModel, lvaCallback } from '../src/adapters/tfjs/index.js';
 import { loadModelJson } from './exp1/model.js';
 import { cropPairs, permutation, pick, psnr, toTensor, type ImageBatch } from './deblur/data.js';
+import { parseBenchArgs } from './lib/args.js';
 import { deblurSetup } from './deblur/setup.js';
+
+parseBenchArgs('npx tsx bench/deblur-callback.ts', "The deblurring head through the user's fit() with lvaCallback; writes bench/results/deblur-callback.md.", {}); // no options: --help prints this, anything else stops it
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NS = [16, 64, 256];

@@ -19,7 +19,10 @@ import { loadModelJson } from './exp1/model.js';
 import { writeSvg } from './lib/plot.js';
 import { blur, cropPairs, permutation, psnr, toTensor, type ImageBatch } from './deblur/data.js';
 import { deblurSetup } from './deblur/setup.js';
+import { parseBenchArgs } from './lib/args.js';
 import { tuneHeadOnValidation } from './lib/head-gd.js';
+
+parseBenchArgs('npx tsx bench/deblur.ts', "Exp 3 analogue: adapts the SRCNN's last conv from blur 2 to blur 3; writes bench/results/deblur.md, deblur.svg and deblur.raw.json.", {}); // no options: --help prints this, anything else stops it
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NS = [16, 64, 256, 1024];

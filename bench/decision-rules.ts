@@ -6,7 +6,10 @@
  *   npx tsx bench/decision-rules.ts
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { parseBenchArgs } from './lib/args.js';
 import { decideFromFolds, meanAndSe, type AdaptationPath, type CandidateLosses } from '../src/core/decision.js';
+
+parseBenchArgs('npx tsx bench/decision-rules.ts', 'Replays decision rules on the evidence in bench/results/decision.raw.json; writes bench/results/decision-rules.md.', {}); // no options: --help prints this, anything else stops it
 
 interface Run {
   n: number; unadapted: number; head: number; fit: number; oldPath: string; newPath: string; kind: string;

@@ -14,17 +14,20 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { adaptModel, chooseAdaptation, DEFAULT_BUDGET_SECONDS, type AdaptationChoice } from '../src/adapters/tfjs/index.js';
+import { listOption, numberOption, parseBenchArgs } from './lib/args.js';
 import { machineInfo } from './lib/machine.js';
 import { deblurTask, driftTask, exp1Task, mnistTask, type DecisionTask } from './decision/tasks.js';
 
-const argv = process.argv.slice(2);
-const quick = argv.includes('--quick');
-const arg = (name: string) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const DRAWS = Number(arg('--draws') ?? (quick ? 1 : 5));
-const which = (arg('--tasks') ?? 'exp1,shift3,noise,deblur,drift').split(',');
+const TASKS = ['exp1', 'shift3', 'noise', 'deblur', 'drift'];
+
+const { values: opts } = parseBenchArgs('npx tsx bench/decision.ts', 'Runs every task × size × draw and writes bench/results/decision.md and decision.raw.json (several minutes on 2 cores).', {
+  quick: { type: 'boolean', help: 'one draw, fewer sizes; writes decision.quick.md instead' },
+  draws: { type: 'string', help: 'draws per cell (default 5, --quick 1)' },
+  tasks: { type: 'string', help: `comma-separated tasks (default ${TASKS.join(',')})` },
+});
+const quick = opts.quick;
+const DRAWS = numberOption('draws', opts.draws, quick ? 1 : 5, { min: 1, integer: true });
+const which = listOption('tasks', opts.tasks, TASKS, TASKS);
 const t00 = performance.now();
 const log = (s: string) => process.stderr.write(`[${((performance.now() - t00) / 1000).toFixed(0)} s] ${s}\n`);
 

@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as now from '../src/core/index.js';
 import { solveLowerRows, solveUpperTRows } from '../src/core/cholesky.js';
 import { setWasmKernels } from '../src/core/kernels.js';
+import { parseBenchArgs } from './lib/args.js';
 import { machineInfo } from './lib/machine.js';
 import { benchRng, gaussian } from './lib/random.js';
 import { fmtMs, fmtRatio, median, time, type Timing } from './lib/timing.js';
@@ -26,16 +27,17 @@ type Matrix = now.Matrix;
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const QUICK = argv.includes('--quick');
-const E2E = !argv.includes('--no-e2e');
 const DEFAULT_BASELINE = '040aedd';
-const BASELINE = flag('--baseline') ?? DEFAULT_BASELINE;
-const OUT = resolve(ROOT, flag('--out') ?? 'bench/results/dense.md');
+const { values: opts } = parseBenchArgs('npx tsx bench/dense.ts', 'Dense products and solves, this tree against a baseline commit: writes bench/results/dense.md (or --out).', {
+  quick: { type: 'boolean', help: 'smaller shapes, one end-to-end run: a smoke test' },
+  'no-e2e': { type: 'boolean', help: 'skip the end-to-end lvaUpdate comparison' },
+  baseline: { type: 'string', help: `the commit to compare against (default ${DEFAULT_BASELINE})` },
+  out: { type: 'string', help: 'the report (default bench/results/dense.md)' },
+});
+const QUICK = opts.quick;
+const E2E = !opts['no-e2e'];
+const BASELINE = opts.baseline ?? DEFAULT_BASELINE;
+const OUT = resolve(ROOT, opts.out ?? 'bench/results/dense.md');
 
 const N = QUICK ? 1200 : 5380, D = 513, M = 257;
 /** End-to-end runs per side (alternated). */

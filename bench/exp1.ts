@@ -12,11 +12,15 @@ import { adaptModel, computeSourceStatistics, type AdaptOptions } from '../src/a
 import { exp1Data, EXP1_N } from './exp1/data.js';
 import { loadModelJson } from './exp1/model.js';
 import { fineTuneExp1 } from './exp1/train.js';
+import { numberOption, parseBenchArgs } from './lib/args.js';
 import { machineInfo } from './lib/machine.js';
 import { writeSvg } from './lib/plot.js';
 import { rng } from './sparsity/harness.js';
 
-const epochs = Number(process.argv[process.argv.indexOf('--epochs') + 1] ?? NaN) || 12000;
+const { values: opts } = parseBenchArgs('npx tsx bench/exp1.ts', "The paper's Exp 1 with the tfjs adapter: writes bench/results/exp1.md and exp1.svg.", {
+  epochs: { type: 'string', help: 'gradient-descent epochs (default 12000, as the paper)' },
+});
+const epochs = numberOption('epochs', opts.epochs, 12000, { min: 1, integer: true });
 const repeats = 5;
 tf.enableProdMode();
 await tf.setBackend('wasm');

@@ -8,6 +8,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import type { LvaOptions } from '../src/index.js';
+import { parseBenchArgs } from './lib/args.js';
 import { machineInfo } from './lib/machine.js';
 import { writeSvg } from './lib/plot.js';
 import { gdHeadVariant, lvaVariant, mean, median, sweep, type Cell, type SweepTask, type Variant } from './sparsity/harness.js';
@@ -27,7 +28,10 @@ const variants: Variant[] = [
   lvaVariant(DEFAULT_NAME, {} satisfies LvaOptions, true),
 ];
 
-const quick = process.argv.includes('--quick');
+const { values: opts } = parseBenchArgs('npx tsx bench/sparsity.ts', 'The sparsity sweep: writes bench/results/sparsity.md and sparsity.svg.', {
+  quick: { type: 'boolean', help: 'fewer sizes and seeds: a smoke test' },
+});
+const quick = opts.quick;
 await useWasm();
 const tasks: [SweepTask, number[]][] = [
   [await exp1Task(quick ? [4, 16, 64] : [4, 8, 16, 32, 64, 128, 256, 512, 1000]), quick ? [1, 2, 3] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]],

@@ -16,18 +16,22 @@ import { saveModelJson } from '../exp1/model.js';
 import { blur, cropPairs, psnr, sharp, toTensor } from './data.js';
 import { buildSrcnn } from './model.js';
 import { registerWasmConv2DBackpropFilter } from './wasm-conv-grad.js';
+import { scriptOptions } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return (i >= 0 ? process.argv[i + 1] : undefined) ?? def;
-}
+const o = scriptOptions('npx tsx bench/deblur/pretrain.ts', 'Pretrains the SRCNN on the source domain (blur scale 2 → sharp) and writes the fixture.', {
+  epochs: { help: 'epochs', default: '6' },
+  n: { help: 'source digits', default: '2000' },
+  seed: { help: 'crop seed', default: '31' },
+  lr: { help: 'Adam learning rate', default: '3e-3' },
+  out: { help: 'the model file (default fixtures/deblur/srcnn.json)' },
+});
 const cfg = {
-  epochs: Number(arg('epochs', '6')),
-  n: Number(arg('n', '2000')),
-  seed: Number(arg('seed', '31')),
-  lr: Number(arg('lr', '3e-3')),
-  out: resolve(arg('out', resolve(here, '../../fixtures/deblur/srcnn.json'))),
+  epochs: o.num('epochs'),
+  n: o.num('n'),
+  seed: o.num('seed'),
+  lr: o.num('lr'),
+  out: o.given('out') ? resolve(o.str('out')) : resolve(here, '../../fixtures/deblur/srcnn.json'),
 };
 
 async function main(): Promise<void> {

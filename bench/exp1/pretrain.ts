@@ -17,24 +17,29 @@ import { Matrix, SVD, EigenvalueDecomposition } from 'ml-matrix';
 import { exp1Data, EXP1_N } from './data.js';
 import { buildExp1Model, saveModelJson, loadModelJson } from './model.js';
 import { mm } from './train.js';
+import { scriptOptions } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : undefined;
-  return v ?? def;
-}
-
+const o = scriptOptions('npx tsx bench/exp1/pretrain.ts', "Pretrains the paper's Exp 1 network on the source domain and writes the fixture.", {
+  epochs: { help: 'epochs', default: '10000' },
+  lr: { help: 'Adam learning rate', default: '3e-3' },
+  'lr-end': { help: 'final learning rate (default --lr)' },
+  seed: { help: 'initialisation seed', default: '937' },
+  'data-seed': { help: 'data seed', default: '937' },
+  'check-every': { help: 'epochs between checks', default: '10' },
+  out: { help: 'the model file (default fixtures/exp1/pretrained.json)' },
+  backend: { help: 'tfjs backend', default: 'wasm' },
+});
 const cfg = {
-  epochs: Number(arg('epochs', '10000')),
-  lr: Number(arg('lr', '3e-3')),
-  lrEnd: Number(arg('lr-end', arg('lr', '3e-3'))),
-  seed: Number(arg('seed', '937')),
-  dataSeed: Number(arg('data-seed', '937')),
-  checkEvery: Number(arg('check-every', '10')),
-  out: resolve(arg('out', resolve(here, '../../fixtures/exp1/pretrained.json'))),
-  backend: arg('backend', 'wasm'),
+  epochs: o.num('epochs'),
+  lr: o.num('lr'),
+  lrEnd: o.given('lr-end') ? o.num('lr-end') : o.num('lr'),
+  seed: o.num('seed'),
+  dataSeed: o.num('data-seed'),
+  checkEvery: o.num('check-every'),
+  out: o.given('out') ? resolve(o.str('out')) : resolve(here, '../../fixtures/exp1/pretrained.json'),
+  backend: o.str('backend'),
 };
 
 /** Numerical rank (σ > rel·σ_max) of an n×d row-major Float64 matrix, by SVD and by the Float64 Gram. */

@@ -33,24 +33,28 @@ import {
 } from './data.js';
 import { accuracy, buildMnistModel, fixturePath, INIT_SEEDS, loadModelJson, saveModelJson, type HeadKind } from './model.js';
 import { mm } from '../exp1/train.js';
+import { argumentError, scriptOptions } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : undefined;
-  return v ?? def;
-}
-
+const o = scriptOptions('npx tsx bench/mnist/pretrain.ts', 'Pretrains the MNIST MLPs on the source digits and writes fixtures/mnist/.', {
+  head: { help: 'which head: linear, softmax or both', default: 'both' },
+  epochs: { help: 'epochs', default: '15' },
+  batch: { help: 'batch size', default: '64' },
+  lr: { help: 'Adam learning rate', default: '1e-3' },
+  'shuffle-seed': { help: 'shuffle seed', default: '4242' },
+  'no-readme': { help: 'do not rewrite fixtures/mnist/README.md', flag: true },
+});
 const cfg = {
-  head: arg('head', 'both'),
-  epochs: Number(arg('epochs', '15')),
-  batch: Number(arg('batch', '64')),
-  lr: Number(arg('lr', '1e-3')),
-  shuffleSeed: Number(arg('shuffle-seed', '4242')),
-  readme: !process.argv.includes('--no-readme'),
+  head: o.str('head'),
+  epochs: o.num('epochs'),
+  batch: o.num('batch'),
+  lr: o.num('lr'),
+  shuffleSeed: o.num('shuffle-seed'),
+  readme: !o.flag('no-readme'),
 };
+if (!['linear', 'softmax', 'both'].includes(cfg.head)) argumentError(`--head: expected linear, softmax or both, received '${cfg.head}'.`);
 
 
 interface TrainResult {

@@ -39,43 +39,67 @@ import { SEGMENT, loadModel, segmentStarts } from './model.js';
 import { predictAll as predictPairs, score, type Scores } from './evaluate.js';
 import { SEEDS, featurise, pretrainPairs, sourceTestPairs, stack, targetPairs, type Featured } from './sets.js';
 import { writeWav } from './wav.js';
+import { numberOption, parseBenchArgs } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const results = resolve(here, '../results');
-const quick = process.argv.includes('--quick');
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+const value = (help: string) => ({ type: 'string', help }) as const;
+const flag = (help: string) => ({ type: 'boolean', help }) as const;
+const { values: opts } = parseBenchArgs('npm run bench:speech --', "The paper's Exp 2 in miniature: writes bench/results/<out>.md, figures and WAV examples, keeping every finished cell in <out>.cells-<model>.jsonl (the same command continues a stopped run).", {
+  quick: flag('one noise (crying), N = 1, 5, one draw, fewer test utterances; out speech-quick'),
+  models: value('comma-separated: ddae, blstm (default both)'),
+  noises: value(`comma-separated target noises (default ${TARGET_NOISES.join(',')})`),
+  ns: value('comma-separated adaptation sizes in utterances (default 1,5,20,80)'),
+  draws: value('draws of the adaptation utterances (default 5)'),
+  test: value('target test utterances (default 6)'),
+  'source-test': value('source test utterances per source noise (default 2)'),
+  validation: value("head GD's validation utterances (default 3)"),
+  'source-stats': value('pretraining utterances for the source statistics (default 8)'),
+  'fit-epochs': value("epochs of the user's fit() (default 3)"),
+  'fit-lr': value("Adam learning rate of the user's fit() (default 1e-4)"),
+  out: value('report name in bench/results (default speech)'),
+  'no-groups': flag('skip the default with utterance groups'),
+  'closed-only': flag('closed forms only (no head GD, no fit())'),
+  'fit-max-n': value('fit() + lvaCallback only up to this N (default every N)'),
+  'blstm-fit-batch': value("the BLSTM fit()'s batch in segments (default 8)"),
+  workers: value('processes, one per model (default 2; 1 runs the models one after the other)'),
+  fresh: flag('discard the stored cells and start over'),
+  replot: flag('rewrite the report from the stored cells; run nothing'),
+  reverse: flag('run the missing cells from the last backwards (a second process sharing a model; see the header)'),
+  child: flag('internal: one model of a multi-process run'),
+  'report-models': value('internal: the models the report covers'),
+});
+const quick = opts.quick;
+const arg = (name: keyof typeof opts): string | undefined => opts[name] as string | undefined;
 const MODELS = ['ddae', 'blstm'] as const;
 type ModelKind = (typeof MODELS)[number];
 const list = (s: string) => s.split(',').map((v) => v.trim()).filter(Boolean);
 const cfg = {
   noises: (arg('noises') ? list(arg('noises')!) : quick ? ['crying'] : [...TARGET_NOISES]) as NoiseKind[],
   ns: (arg('ns') ? list(arg('ns')!) : quick ? ['1', '5'] : ['1', '5', '20', '80']).map(Number),
-  draws: Number(arg('draws') ?? (quick ? '1' : '5')),
-  test: Number(arg('test') ?? (quick ? '3' : '6')),
-  sourceTest: Number(arg('source-test') ?? (quick ? '1' : '2')),
-  validation: Number(arg('validation') ?? '3'),
-  sourceStats: Number(arg('source-stats') ?? '8'),
-  fitEpochs: Number(arg('fit-epochs') ?? '3'),
-  fitLr: Number(arg('fit-lr') ?? '1e-4'),
+  draws: numberOption('draws', arg('draws'), quick ? 1 : 5, { min: 1, integer: true }),
+  test: numberOption('test', arg('test'), quick ? 3 : 6, { min: 1, integer: true }),
+  sourceTest: numberOption('source-test', arg('source-test'), quick ? 1 : 2, { min: 1, integer: true }),
+  validation: numberOption('validation', arg('validation'), 3, { min: 1, integer: true }),
+  sourceStats: numberOption('source-stats', arg('source-stats'), 8, { min: 1, integer: true }),
+  fitEpochs: numberOption('fit-epochs', arg('fit-epochs'), 3, { min: 1, integer: true }),
+  fitLr: numberOption('fit-lr', arg('fit-lr'), 1e-4, { min: 0 }),
   out: arg('out') ?? (quick ? 'speech-quick' : 'speech'),
   /** Also the default with the utterance of each sample (frame or segment) as its `groups` (on unless --no-groups). */
-  groups: !process.argv.includes('--no-groups'),
+  groups: !opts['no-groups'],
   models: (arg('models') ? list(arg('models')!) : ['ddae', 'blstm']) as ModelKind[],
-  blstmFitBatch: Number(arg('blstm-fit-batch') ?? '8'),
+  blstmFitBatch: numberOption('blstm-fit-batch', arg('blstm-fit-batch'), 8, { min: 1, integer: true }),
   /** fit() + lvaCallback only for N ≤ this (the BLSTM's full fit() in tfjs wasm is slow; default: every N). */
-  fitMaxN: Number(arg('fit-max-n') ?? 'Infinity'),
+  fitMaxN: numberOption('fit-max-n', arg('fit-max-n'), Infinity, { min: 1 }),
   /** Addendum: closed forms only (skip head GD and fit()). */
-  closedOnly: process.argv.includes('--closed-only'),
+  closedOnly: opts['closed-only'],
 };
 /** Processes: one per model by default (each uses one core; tfjs wasm has no threads in Node). */
-const workers = Number(arg('workers') ?? '2');
+const workers = numberOption('workers', arg('workers'), 2, { min: 1, integer: true });
 /** Work from the last missing cell backwards (to share one model's cells with a process running forwards). */
-const reverse = process.argv.includes('--reverse');
+const reverse = opts.reverse;
 /** The user's arguments (a child process gets `--models <one> --report-models <all> --child` appended). */
-const userArgs = (process.argv.includes('--child') ? process.argv.slice(2, process.argv.lastIndexOf('--models')) : process.argv.slice(2)).filter((a, i, all) => a !== '--fresh' && a !== '--replot' && a !== '--reverse' && a !== '--report-models' && all[i - 1] !== '--report-models');
+const userArgs = (opts.child ? process.argv.slice(2, process.argv.lastIndexOf('--models')) : process.argv.slice(2)).filter((a, i, all) => a !== '--fresh' && a !== '--replot' && a !== '--reverse' && a !== '--report-models' && all[i - 1] !== '--report-models');
 const reportModels = (arg('report-models') ? list(arg('report-models')!) : cfg.models) as ModelKind[];
 for (const m of cfg.models) if (!(MODELS as readonly string[]).includes(m)) throw new Error(`--models: ${m} is not a model; use ${MODELS.join(', ')}`);
 for (const n of cfg.noises) if (!(TARGET_NOISES as readonly string[]).includes(n)) throw new Error(`--noises: ${n} is not a target noise; use ${TARGET_NOISES.join(', ')}`);
@@ -444,11 +468,11 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const log = (s: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${s}`);
   mkdirSync(results, { recursive: true });
-  if (process.argv.includes('--fresh')) for (const k of cfg.models) rmSync(storePath(k), { force: true });
-  if (process.argv.includes('--replot')) return writeReport(log);
+  if (opts.fresh) for (const k of cfg.models) rmSync(storePath(k), { force: true });
+  if (opts.replot) return writeReport(log);
   tf.enableProdMode();
   await tf.setBackend('wasm');
-  const child = process.argv.includes('--child');
+  const child = opts.child;
   // One process per model (tfjs wasm uses one core in Node): `--workers 1` runs them one after the other.
   if (!child && workers > 1 && cfg.models.length > 1) {
     const args = [...process.argv.slice(2).filter((a, i, all) => a !== '--fresh' && a !== '--models' && all[i - 1] !== '--models'), '--report-models', cfg.models.join(',')];

@@ -14,14 +14,15 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBlstm, saveModel } from './model.js';
+import { scriptOptions } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return (i >= 0 ? process.argv[i + 1] : undefined) ?? def;
-}
-const from = resolve(arg('from', '/tmp/blstm-torch'));
-const out = resolve(arg('out', resolve(here, '../../fixtures/speech/blstm')));
+const o = scriptOptions('npx tsx bench/speech/convert-blstm.ts', "Converts train_blstm.py's PyTorch weights to the tfjs fixture.", {
+  from: { help: "train_blstm.py's output folder", default: '/tmp/blstm-torch' },
+  out: { help: 'the tfjs model folder (default fixtures/speech/blstm)' },
+});
+const from = resolve(o.str('from'));
+const out = o.given('out') ? resolve(o.str('out')) : resolve(here, '../../fixtures/speech/blstm');
 
 async function main(): Promise<void> {
   await tf.setBackend('wasm');

@@ -13,13 +13,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BINS } from './features.js';
 import { featurise, pretrainPairs, stack, validationPairs, type Featured } from './sets.js';
+import { scriptOptions } from '../lib/args.js';
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return (i >= 0 ? process.argv[i + 1] : undefined) ?? def;
-}
-const utterances = Number(arg('utterances', '40'));
-const out = resolve(arg('out', '/tmp/speech-features'));
+const o = scriptOptions('npx tsx bench/speech/export-features.ts', 'Writes the pretraining features for bench/speech/train_blstm.py.', {
+  utterances: { help: 'pretraining utterances', default: '40' },
+  out: { help: 'output folder', default: '/tmp/speech-features' },
+});
+const utterances = o.num('utterances');
+const out = resolve(o.str('out'));
 mkdirSync(out, { recursive: true });
 
 function write(name: string, pairs: Featured[]): number[] {

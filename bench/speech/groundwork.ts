@@ -19,18 +19,22 @@ import { BINS } from './features.js';
 import { loadModel } from './model.js';
 import { predictAll, score, type Scores } from './evaluate.js';
 import { featurise, pretrainPairs, sourceTestPairs, stack, targetPairs } from './sets.js';
+import { scriptOptions } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return (i >= 0 ? process.argv[i + 1] : undefined) ?? def;
-}
+const o = scriptOptions('npx tsx bench/speech/groundwork.ts', 'The DDAE groundwork run on one target noise: writes bench/results/speech-groundwork.md.', {
+  noise: { help: `target noise (${TARGET_NOISES.join(', ')})`, default: 'crying' },
+  n: { help: 'adaptation utterances', default: '20' },
+  test: { help: 'target test utterances', default: '10' },
+  'source-test': { help: 'source test utterances per source noise', default: '4' },
+  'source-stats': { help: 'pretraining utterances for the source statistics', default: '8' },
+});
 const cfg = {
-  noise: arg('noise', 'crying') as NoiseKind,
-  n: Number(arg('n', '20')),
-  test: Number(arg('test', '10')),
-  sourceTest: Number(arg('source-test', '4')),
-  sourceStats: Number(arg('source-stats', '8')),
+  noise: o.str('noise') as NoiseKind,
+  n: o.num('n'),
+  test: o.num('test'),
+  sourceTest: o.num('source-test'),
+  sourceStats: o.num('source-stats'),
 };
 if (!(TARGET_NOISES as readonly string[]).includes(cfg.noise)) throw new Error(`--noise must be one of ${TARGET_NOISES.join(', ')}; received ${cfg.noise}`);
 

@@ -10,7 +10,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mulberry32 } from '../../src/core/random.js';
 import { SAMPLE_RATE, ensureEspeak, mix, noise, utterances, type NoiseKind } from './data.js';
+import { parseBenchArgs } from '../lib/args.js';
 import { quantise16, writeWav } from './wav.js';
+
+parseBenchArgs('npx tsx bench/speech/make-fixture.ts', 'Writes the small committed speech fixture (fixtures/speech/).', {}); // no options: --help prints this, anything else stops it
 
 const OUT = join(import.meta.dirname, '../../fixtures/speech');
 const SEED = 14;

@@ -17,19 +17,24 @@ import { fileURLToPath } from 'node:url';
 import { BINS } from './features.js';
 import { buildDdae, saveModel } from './model.js';
 import { featurise, pretrainPairs, stack, validationPairs } from './sets.js';
+import { scriptOptions } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return (i >= 0 ? process.argv[i + 1] : undefined) ?? def;
-}
+const o = scriptOptions('npx tsx bench/speech/pretrain-ddae.ts', 'Pretrains the DDAE on the source noises and writes the fixture.', {
+  utterances: { help: 'pretraining utterances', default: '40' },
+  epochs: { help: 'epochs', default: '3' },
+  lr: { help: 'Adam learning rate', default: '1e-3' },
+  batch: { help: 'batch size (frames)', default: '512' },
+  seed: { help: 'seed', default: '123' },
+  out: { help: 'the model folder (default fixtures/speech/ddae)' },
+});
 const cfg = {
-  utterances: Number(arg('utterances', '40')),
-  epochs: Number(arg('epochs', '3')),
-  lr: Number(arg('lr', '1e-3')),
-  batch: Number(arg('batch', '512')),
-  seed: Number(arg('seed', '123')),
-  out: resolve(arg('out', resolve(here, '../../fixtures/speech/ddae'))),
+  utterances: o.num('utterances'),
+  epochs: o.num('epochs'),
+  lr: o.num('lr'),
+  batch: o.num('batch'),
+  seed: o.num('seed'),
+  out: o.given('out') ? resolve(o.str('out')) : resolve(here, '../../fixtures/speech/ddae'),
 };
 
 async function main(): Promise<void> {
