@@ -2,7 +2,7 @@
  * The bench scripts' option parser (bench/lib/args.ts): a misspelt flag must stop a benchmark before it runs for an
  * hour on its defaults and overwrites committed results, and `--help` must print instead of running.
  */
-import { listOption, numberOption, parseBenchArgs, scriptOptions } from '../bench/lib/args.js';
+import { choiceOption, listOption, numberOption, parseBenchArgs, scriptOptions } from '../bench/lib/args.js';
 
 class Exit extends Error {
   constructor(readonly code: number | undefined) {
@@ -79,6 +79,14 @@ describe('numberOption and listOption', () => {
       expect(r.err).toContain('--draws');
       expect(r.err).toContain(`'${bad}'`);
     }
+  });
+
+  it('choices: the fallback when absent, the value when allowed, a stop naming the argument otherwise', () => {
+    expect(choiceOption('--head', undefined, 'both', ['linear', 'both'])).toBe('both');
+    expect(choiceOption('--head', 'linear', 'both', ['linear', 'both'])).toBe('linear');
+    const r = capture(() => choiceOption('the task', 'C', 'A', ['A', 'B']));
+    expect(r.exit).toBe(2);
+    expect(r.err).toContain("the task: 'C' is not one of A, B");
   });
 
   it('lists: split on commas, checked against the allowed entries', () => {

@@ -64,13 +64,22 @@ export function numberOption(name: string, raw: string | undefined, fallback: nu
 }
 
 /**
+ * One of a fixed set of values: `fallback` when absent; stops with a clear message on anything else. `label` names
+ * the argument in that message (`--head`, or `the task` for a positional).
+ */
+export function choiceOption<T extends string>(label: string, raw: string | undefined, fallback: T, allowed: readonly T[]): T {
+  const v = (raw ?? fallback) as T;
+  if (!allowed.includes(v)) argumentError(`${label}: '${v}' is not one of ${allowed.join(', ')}.`);
+  return v;
+}
+
+/**
  * A comma-separated list option (`a,b,c`): `fallback` when absent; with `allowed`, stops with a clear message on an
- * entry that is not one of them.
+ * entry that is not one of them ({@link choiceOption}).
  */
 export function listOption<T extends string = string>(name: string, raw: string | undefined, fallback: readonly T[], allowed?: readonly T[]): T[] {
   const list = raw === undefined ? [...fallback] : (raw.split(',').map((v) => v.trim()).filter(Boolean) as T[]);
-  for (const v of list) if (allowed && !allowed.includes(v)) argumentError(`--${name}: '${v}' is not one of ${allowed.join(', ')}.`);
-  return list;
+  return allowed ? list.map((v) => choiceOption(`--${name}`, v, v, allowed)) : list;
 }
 
 /** A value option with its default (`flag: true`: a boolean flag instead), for {@link scriptOptions}. */

@@ -33,7 +33,7 @@ import {
 } from './data.js';
 import { accuracy, buildMnistModel, fixturePath, INIT_SEEDS, loadModelJson, saveModelJson, type HeadKind } from './model.js';
 import { mm } from '../exp1/train.js';
-import { argumentError, scriptOptions } from '../lib/args.js';
+import { choiceOption, scriptOptions } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -47,14 +47,13 @@ const o = scriptOptions('npx tsx bench/mnist/pretrain.ts', 'Pretrains the MNIST 
   'no-readme': { help: 'do not rewrite fixtures/mnist/README.md', flag: true },
 });
 const cfg = {
-  head: o.str('head'),
+  head: choiceOption('--head', o.str('head'), 'both', ['linear', 'softmax', 'both']),
   epochs: o.num('epochs'),
   batch: o.num('batch'),
   lr: o.num('lr'),
   shuffleSeed: o.num('shuffle-seed'),
   readme: !o.flag('no-readme'),
 };
-if (!['linear', 'softmax', 'both'].includes(cfg.head)) argumentError(`--head: expected linear, softmax or both, received '${cfg.head}'.`);
 
 
 interface TrainResult {
@@ -136,7 +135,7 @@ async function main(): Promise<void> {
   await tf.setBackend('wasm');
   await tf.ready();
   const t0 = performance.now();
-  const heads: HeadKind[] = cfg.head === 'both' ? ['linear', 'softmax'] : [cfg.head as HeadKind];
+  const heads: HeadKind[] = cfg.head === 'both' ? ['linear', 'softmax'] : [cfg.head];
   const command = `npx tsx bench/mnist/pretrain.ts ${process.argv.slice(2).join(' ')}`.trim();
   console.log(`backend ${tf.getBackend()}, tfjs ${tf.version.tfjs}; split seed ${SPLIT_SEED}, noise seed ${NOISE_SEED}`);
   console.log(`config: epochs ${cfg.epochs}, batch ${cfg.batch}, adam lr ${cfg.lr}, shuffle seed ${cfg.shuffleSeed}`);

@@ -4,14 +4,13 @@ import { exp1Task, mnistShiftTask, useWasm } from './tasks.js';
 
 await useWasm();
 const { positionals } = parseBenchArgs('npx tsx bench/sparsity/explore.ts', 'Explores selection rules behind the default on task A (Exp 1) or B (MNIST; shift3, noise, rotate or invert). Prints; writes nothing.', {}, { positionals: '[A|B] [shift3|noise|rotate|invert]' });
-const which = positionals[0] ?? 'B';
-const shift = listOption('shift', positionals[1], ['shift3'], ['shift3', 'noise', 'rotate', 'invert'] as const)[0]!;
-if (!['A', 'B'].includes(which)) argumentError(`npx tsx bench/sparsity/explore.ts: the task is A or B, received '${which}'.`);
+const which = choiceOption('the task', positionals[0], 'B', ['A', 'B']);
+const shift = choiceOption('the shift', positionals[1], 'shift3', ['shift3', 'noise', 'rotate', 'invert']);
 const task = which === 'A' ? await exp1Task() : await mnistShiftTask(shift);
 import { lvaUpdate, takeRows, type Head } from '../../src/index.js';
 import { rng } from './harness.js';
 import { shuffleInPlace } from '../../src/core/random.js';
-import { argumentError, listOption, parseBenchArgs } from '../lib/args.js';
+import { choiceOption, parseBenchArgs } from '../lib/args.js';
 function bagged(name: string, o: object, src: boolean, B = 25, frac = 0): Variant {
   return {
     name,

@@ -9,7 +9,7 @@ import { lvaUpdate, computeSourceStatistics, takeRows, type Head, type LvaOption
 import { lvaVariant, mean, rng, sweep, type SweepTask, type Variant } from './harness.js';
 import { exp1Task, mnistShiftTask, useWasm } from './tasks.js';
 import { shuffleInPlace } from '../../src/core/random.js';
-import { argumentError, parseBenchArgs } from '../lib/args.js';
+import { choiceOption, parseBenchArgs } from '../lib/args.js';
 
 const NOTES = `Variants: the *identity* rows change only the selection rule of the old no-source default (identity metric, LOO with df ≤ n/2, 25 subsample fits of 80 %): \`loo-one-se\`, \`paired-one-se\`, \`paired-gain\` (src/core/selection.ts), \`shrink\` (the change times max(0, 1 − (SE/gain)²) of its paired LOO gain), a tighter df cap. *Subsample stability* refits the 25 subsamples, averages the changes, and shrinks the average Δ̄ by its spread across them, v = mean‖Δ_r − Δ̄‖² against s = ‖Δ̄‖² (James–Stein max(0, 1 − v/s) or Wiener s/(s + c·v)). *Out-of-bag guard*: each subsample fit predicts its left-out 20 %; the change is kept only if that out-of-bag error beats no change (by 0 or 1 paired SE). *Diagonal metric*: penalise ΔW in the per-feature scale of the labelled rows (the only full-rank metric they give; the full metric of the labelled rows only rescales the pseudo-inverse). *Unlabelled*: the metric from the head-input statistics of unlabelled target inputs (the \`unlabelled\` option); with a larger \`metricFloor\` it blends toward the identity metric; *best of both* lets LOO choose between that metric and the identity.`;
 
@@ -149,7 +149,7 @@ await useWasm();
 const { values: opts, positionals: which } = parseBenchArgs('npx tsx bench/sparsity/no-source.ts', 'Variants of the default without source information: prints one table per task (VARIANTS=a,b selects variants).', {
   write: { type: 'boolean', help: "rewrite the section 'Without any source information' of bench/results/sparsity.md" },
 }, { positionals: '[A|shift3|noise]...' });
-for (const w of which) if (!['A', 'shift3', 'noise'].includes(w)) argumentError(`npx tsx bench/sparsity/no-source.ts: tasks are A, shift3 and noise; received '${w}'.`);
+for (const w of which) choiceOption('a task', w, w, ['A', 'shift3', 'noise']);
 const tasksToRun = which.length ? which : ['A', 'shift3', 'noise'];
 const only = process.env['VARIANTS']?.split(',');
 const write = opts.write;

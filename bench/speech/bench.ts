@@ -39,7 +39,7 @@ import { SEGMENT, loadModel, segmentStarts } from './model.js';
 import { predictAll as predictPairs, score, type Scores } from './evaluate.js';
 import { SEEDS, featurise, pretrainPairs, sourceTestPairs, stack, targetPairs, type Featured } from './sets.js';
 import { writeWav } from './wav.js';
-import { numberOption, parseBenchArgs } from '../lib/args.js';
+import { listOption, numberOption, parseBenchArgs } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const results = resolve(here, '../results');
@@ -73,10 +73,9 @@ const quick = opts.quick;
 const arg = (name: keyof typeof opts): string | undefined => opts[name] as string | undefined;
 const MODELS = ['ddae', 'blstm'] as const;
 type ModelKind = (typeof MODELS)[number];
-const list = (s: string) => s.split(',').map((v) => v.trim()).filter(Boolean);
 const cfg = {
-  noises: (arg('noises') ? list(arg('noises')!) : quick ? ['crying'] : [...TARGET_NOISES]) as NoiseKind[],
-  ns: (arg('ns') ? list(arg('ns')!) : quick ? ['1', '5'] : ['1', '5', '20', '80']).map(Number),
+  noises: listOption('noises', arg('noises'), quick ? ['crying'] : TARGET_NOISES, TARGET_NOISES) as NoiseKind[],
+  ns: listOption('ns', arg('ns'), quick ? ['1', '5'] : ['1', '5', '20', '80']).map(Number),
   draws: numberOption('draws', arg('draws'), quick ? 1 : 5, { min: 1, integer: true }),
   test: numberOption('test', arg('test'), quick ? 3 : 6, { min: 1, integer: true }),
   sourceTest: numberOption('source-test', arg('source-test'), quick ? 1 : 2, { min: 1, integer: true }),
@@ -87,7 +86,7 @@ const cfg = {
   out: arg('out') ?? (quick ? 'speech-quick' : 'speech'),
   /** Also the default with the utterance of each sample (frame or segment) as its `groups` (on unless --no-groups). */
   groups: !opts['no-groups'],
-  models: (arg('models') ? list(arg('models')!) : ['ddae', 'blstm']) as ModelKind[],
+  models: listOption('models', arg('models'), MODELS, MODELS),
   blstmFitBatch: numberOption('blstm-fit-batch', arg('blstm-fit-batch'), 8, { min: 1, integer: true }),
   /** fit() + lvaCallback only for N ≤ this (the BLSTM's full fit() in tfjs wasm is slow; default: every N). */
   fitMaxN: numberOption('fit-max-n', arg('fit-max-n'), Infinity, { min: 1 }),
@@ -100,9 +99,7 @@ const workers = numberOption('workers', arg('workers'), 2, { min: 1, integer: tr
 const reverse = opts.reverse;
 /** The user's arguments (a child process gets `--models <one> --report-models <all> --child` appended). */
 const userArgs = (opts.child ? process.argv.slice(2, process.argv.lastIndexOf('--models')) : process.argv.slice(2)).filter((a, i, all) => a !== '--fresh' && a !== '--replot' && a !== '--reverse' && a !== '--report-models' && all[i - 1] !== '--report-models');
-const reportModels = (arg('report-models') ? list(arg('report-models')!) : cfg.models) as ModelKind[];
-for (const m of cfg.models) if (!(MODELS as readonly string[]).includes(m)) throw new Error(`--models: ${m} is not a model; use ${MODELS.join(', ')}`);
-for (const n of cfg.noises) if (!(TARGET_NOISES as readonly string[]).includes(n)) throw new Error(`--noises: ${n} is not a target noise; use ${TARGET_NOISES.join(', ')}`);
+const reportModels = listOption('report-models', arg('report-models'), cfg.models, MODELS);
 for (const n of cfg.ns) if (!(Number.isInteger(n) && n >= 1)) throw new Error(`--ns: expected positive integers, received ${n}`);
 
 const GD_LRS = [1e-3, 3e-3];
@@ -378,7 +375,8 @@ async function runModel(kind: ModelKind, log: (s: string) => void, afterBlock: (
     if (reverse) draws.reverse(), noises.reverse();
     for (const d of draws) {
       for (const noise of noises) {
-        const cells = todo.filter((c) => c.d === d && c.noise === noise && !storedCells(kind).has(cellId(noise, d, c.n)));
+        const storedNow = storedCells(kind); // one read of the store per block; each cell checks again before it starts
+        const cells = todo.filter((c) => c.d === d && c.noise === noise && !storedNow.has(cellId(noise, d, c.n)));
         if (reverse) cells.reverse();
         if (cells.length === 0) continue;
         const { targetTest, beforePred, unadapted, valF, valY } = noiseSet(noise);

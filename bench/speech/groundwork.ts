@@ -19,7 +19,7 @@ import { BINS } from './features.js';
 import { loadModel } from './model.js';
 import { predictAll, score, type Scores } from './evaluate.js';
 import { featurise, pretrainPairs, sourceTestPairs, stack, targetPairs } from './sets.js';
-import { scriptOptions } from '../lib/args.js';
+import { choiceOption, scriptOptions } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const o = scriptOptions('npx tsx bench/speech/groundwork.ts', 'The DDAE groundwork run on one target noise: writes bench/results/speech-groundwork.md.', {
@@ -30,13 +30,12 @@ const o = scriptOptions('npx tsx bench/speech/groundwork.ts', 'The DDAE groundwo
   'source-stats': { help: 'pretraining utterances for the source statistics', default: '8' },
 });
 const cfg = {
-  noise: o.str('noise') as NoiseKind,
+  noise: choiceOption('--noise', o.str('noise'), 'crying', TARGET_NOISES),
   n: o.num('n'),
   test: o.num('test'),
   sourceTest: o.num('source-test'),
   sourceStats: o.num('source-stats'),
 };
-if (!(TARGET_NOISES as readonly string[]).includes(cfg.noise)) throw new Error(`--noise must be one of ${TARGET_NOISES.join(', ')}; received ${cfg.noise}`);
 
 async function main(): Promise<void> {
   tf.enableProdMode();
