@@ -15,7 +15,7 @@ import {
 } from './cross-entropy.js';
 import { OptionError, ShapeError } from './errors.js';
 import { applyHead, fitsFloat32, validateHead, type Head } from './head.js';
-import { augmentedWeights, lvaUpdate, type DiagnosticFlag, type Diagnostics, type LvaResult } from './lva.js';
+import { augmentedWeights, lvaUpdate, relativeTo, type DiagnosticFlag, type Diagnostics, type LvaResult } from './lva.js';
 import { appendOnes, assertFinite, frobenius, type Matrix } from './matrix.js';
 import { rejectUnknownOptions, resolveBasisOptions, type LvaOptions } from './options.js';
 import { select, type Candidate, type SelectionRule } from './selection.js';
@@ -546,7 +546,7 @@ export function lvaClassifyCrossEntropy(latents: Matrix, labels: ClassLabels, he
       regularization: {
         mode: opt.regularization === 'auto' ? 'auto' : 'fixed',
         lambda,
-        relativeLambda: basis.scale > 0 ? lambda / basis.scale : Infinity,
+        relativeLambda: relativeTo(lambda, basis.scale),
         degreesOfFreedom: df,
         selection,
       },
@@ -554,7 +554,7 @@ export function lvaClassifyCrossEntropy(latents: Matrix, labels: ClassLabels, he
       residualAfter: after,
       deltaNorm,
       weightNorm: newNorm,
-      relativeChange: wNorm > 0 ? deltaNorm / wNorm : deltaNorm === 0 ? 0 : Infinity,
+      relativeChange: relativeTo(deltaNorm, wNorm),
       flags,
       classification: summary,
     };

@@ -60,6 +60,15 @@ export interface Diagnostics {
 }
 
 /**
+ * `value / scale` for the diagnostics' relative numbers (λ over the mean eigenvalue, ‖ΔW‖ over ‖W‖): 0 when both are
+ * 0 (no change of a zero head, λ = 0 on zero features), Infinity when only the scale is 0.
+ * @internal
+ */
+export function relativeTo(value: number, scale: number): number {
+  return scale > 0 ? value / scale : value === 0 ? 0 : Infinity;
+}
+
+/**
  * The outcome of a solve. Programmer errors throw; these are the outcomes a caller should handle.
  * - `updated`: a new head (every direction of the features used).
  * - `updated-with-cutoff`: λ = 0 on rank-deficient features: directions below the cutoff were left unchanged.
@@ -469,7 +478,7 @@ function aggregate(
     residualAfter: after.map(Math.sqrt),
     deltaNorm,
     weightNorm: frobenius(newAug),
-    relativeChange: wNorm > 0 ? deltaNorm / wNorm : Infinity,
+    relativeChange: relativeTo(deltaNorm, wNorm),
     ensemble,
   };
   return { kind: 'updated', head: splitAugmented(newAug, opt.fitBias, head), delta: splitAugmented(delta, opt.fitBias, undefined), diagnostics };
@@ -513,7 +522,7 @@ export function finish(
       regularization: {
         mode: opt.regularization === 'auto' ? 'auto' : 'fixed',
         lambda,
-        relativeLambda: s.scale > 0 ? lambda / s.scale : lambda === 0 ? 0 : Infinity,
+        relativeLambda: relativeTo(lambda, s.scale),
         degreesOfFreedom: s.degreesOfFreedom(lambda),
         selection,
       },
@@ -521,7 +530,7 @@ export function finish(
       residualAfter: after,
       deltaNorm,
       weightNorm: newNorm,
-      relativeChange: wNorm > 0 ? deltaNorm / wNorm : deltaNorm === 0 ? 0 : Infinity,
+      relativeChange: relativeTo(deltaNorm, wNorm),
       flags,
     };
   };

@@ -23,6 +23,18 @@ describe('edge cases', () => {
     expect(r.diagnostics.rank).toBe(0);
   });
 
+  it('a zero head on zero features reports finite relative numbers: no λ and no change relative to nothing is 0', () => {
+    const zeroHead: Head = { weights: matrix(4, 2) };
+    const y = randomMatrix(10, 2, 7);
+    const none = lvaUpdate(matrix(10, 4), y, zeroHead, { regularization: 'none' });
+    expect(none.diagnostics.regularization.relativeLambda).toBe(0);
+    expect(none.diagnostics.relativeChange).toBe(0);
+    // A positive λ on features whose mean eigenvalue is 0 has no finite relative size.
+    const fixed = lvaUpdate(matrix(10, 4), y, zeroHead, { regularization: 1 });
+    expect(fixed.diagnostics.regularization.relativeLambda).toBe(Infinity);
+    expect(fixed.diagnostics.relativeChange).toBe(0);
+  });
+
   it('duplicated and constant columns give the minimum-norm change (equal weight on each copy)', () => {
     const base = randomMatrix(20, 3, 5);
     const z = matrix(20, 5);
