@@ -270,3 +270,30 @@ export function assignGroupFolds(groups: ArrayLike<number>, folds: number, rando
 export function countGroups(groups: ArrayLike<number>): number {
   return new Set(Array.from(groups)).size;
 }
+
+/** What {@link foldsWithinBudget} settled on. */
+export interface FoldPlan {
+  /** Folds to run: the first count whose cost fits the budget, or the last (cheapest) one when none does. */
+  readonly folds: number;
+  /** Its estimated cost. */
+  readonly seconds: number;
+  /** Whether even the cheapest count is over the budget (then no fit is cross-validated). */
+  readonly overBudget: boolean;
+  /** The counts passed over because they would cost more than the budget, with their estimates. */
+  readonly passedOver: readonly { readonly folds: number; readonly seconds: number }[];
+}
+
+/**
+ * The fold count the cross-validated fits can afford: the first of `counts` (most preferred first, e.g. leave-one-out,
+ * then the usual folds, then 2) whose estimated cost is within `budget` seconds.
+ */
+export function foldsWithinBudget(counts: readonly number[], cost: (folds: number) => number, budget: number): FoldPlan {
+  if (counts.length === 0) throw new OptionError('foldsWithinBudget: counts is empty; pass the fold counts to try, most preferred first.', 'counts');
+  const passedOver: { folds: number; seconds: number }[] = [];
+  for (const [i, folds] of counts.entries()) {
+    const seconds = cost(folds);
+    if (seconds <= budget || i === counts.length - 1) return { folds, seconds, overBudget: seconds > budget, passedOver };
+    passedOver.push({ folds, seconds });
+  }
+  throw new Error('unreachable');
+}

@@ -62,6 +62,7 @@ export {
   assignGroupFolds,
   countGroups,
   foldMeans,
+  foldsWithinBudget,
   meanAndSe,
   pairedGain,
   requiredFoldWins,
@@ -69,6 +70,7 @@ export {
   type CandidateLosses,
   type CandidateSummary,
   type DecisionRuleOptions,
+  type FoldPlan,
   type PairedGain,
   type RuleOutcome,
 } from './decision.js';

@@ -162,8 +162,13 @@ describe('chooseAdaptation', () => {
     const over = await chooseAdaptation(model, x, y, { epochs: 50 }, { budgetSeconds: 0 });
     expect(over).toMatchObject({ kind: 'over-budget', path: 'fit', prior: 'fit', budgetSeconds: 0 });
     // over even before a training step is probed: each step costs at least a forward pass of its batch
-    expect(over.reason).toMatch(/cross-validating the fit would take at least ≈ [\d.]+ s \(one forward pass per training step; > budget 0 s\), so the prior stands/);
+    // ('auto' folds: even 2 folds, the fewest, which 'auto' falls back to over the budget)
+    expect(over.reason).toMatch(/cross-validating the fit on 2 folds \(the fewest\) would take at least ≈ [\d.]+ s \(one forward pass per training step; > budget 0 s\), so the prior stands/);
     if (over.kind === 'over-budget') expect(over.estimatedSeconds).toBeGreaterThan(0);
+    // Folds the user chose are not reduced.
+    const asked = await chooseAdaptation(model, x, y, { epochs: 50 }, { budgetSeconds: 0, folds: 5 });
+    expect(asked.kind).toBe('over-budget');
+    expect(asked.reason).toMatch(/cross-validating the fit would take at least/);
 
     const clf = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 8, activation: 'relu' }), tf.layers.dense({ units: 3, activation: 'softmax', name: 'head' })] });
     seedWeights(clf, 19);

@@ -1,5 +1,5 @@
 /** The decision rule on synthetic cross-validation tables: statistics, evidence, fold consistency, folds. */
-import { assignFolds, assignGroupFolds, autoFolds, decideFromFolds, foldMeans, meanAndSe, pairedGain, requiredFoldWins, OptionError, mulberry32 } from '../../src/core/index.js';
+import { assignFolds, assignGroupFolds, autoFolds, decideFromFolds, foldMeans, foldsWithinBudget, meanAndSe, pairedGain, requiredFoldWins, OptionError, mulberry32 } from '../../src/core/index.js';
 import { shuffleInPlace } from '../../src/core/random.js';
 
 /** Rows 0 … n−1 dealt over k folds in order (fold i mod k). */
@@ -212,5 +212,29 @@ describe('assignGroupFolds', () => {
     expect(Array.from(reversed).reverse()).toEqual(Array.from(fold));
     expect(Array.from(assignGroupFolds(groups, 5, mulberry32(4)))).not.toEqual(Array.from(fold));
     expect(() => assignGroupFolds(groups, 14, mulberry32(3))).toThrow(/folds must be an integer in \[2, 13\] for 13 groups; received 14/);
+  });
+});
+
+describe('foldsWithinBudget', () => {
+  // The cost of K folds of a fit on n samples: K fits on n(K − 1)/K samples each, so 2 folds cost half of 3 and a
+  // quarter of 5 (one fit() on all the samples); 1 s per sample-fit here.
+  const n = 100;
+  const cost = (k: number) => k * Math.ceil((n * (k - 1)) / k);
+
+  it('takes the first count that fits and records the ones passed over', () => {
+    expect(foldsWithinBudget([n, 5, 2], cost, Infinity)).toEqual({ folds: n, seconds: n * (n - 1), overBudget: false, passedOver: [] });
+    expect(foldsWithinBudget([n, 5, 2], cost, 400)).toEqual({ folds: 5, seconds: 400, overBudget: false, passedOver: [{ folds: n, seconds: n * (n - 1) }] });
+    expect(foldsWithinBudget([n, 5, 2], cost, 399)).toEqual({ folds: 2, seconds: 100, overBudget: false, passedOver: [{ folds: n, seconds: 9900 }, { folds: 5, seconds: 400 }] });
+  });
+
+  it('over the budget even with the last count, says so and returns that count', () => {
+    const plan = foldsWithinBudget([5, 2], cost, 99);
+    expect(plan).toMatchObject({ folds: 2, seconds: 100, overBudget: true });
+    expect(plan.passedOver).toEqual([{ folds: 5, seconds: 400 }]);
+    expect(foldsWithinBudget([3], cost, 0)).toMatchObject({ folds: 3, overBudget: true, passedOver: [] });
+  });
+
+  it('refuses an empty list', () => {
+    expect(() => foldsWithinBudget([], cost, 1)).toThrow(OptionError);
   });
 });

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
-import { assignFolds, assignGroupFolds, autoFolds, countGroups, decideFromFolds, DEFAULT_EVIDENCE, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
+import { assignFolds, assignGroupFolds, autoFolds, countGroups, decideFromFolds, DEFAULT_EVIDENCE, foldsWithinBudget, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
 import { describeValue, isLvaError, OptionError, ShapeError } from '../../core/errors.js';
 import { checkSampleGroups, groupsOnClassifierError, rejectUnknownOptions } from '../../core/options.js';
 import { mulberry32 } from '../../core/random.js';
@@ -49,13 +49,15 @@ export interface ChooseOptions extends AdaptOptions {
    * Cross-validation folds over samples — over groups when `groups` is given — or `'auto'`: leave-one-out up to 10
    * samples or groups, and up to the head's width when every sample is one row (no groups) and leave-one-out fits
    * the budget (the closed-form head's learning curve is steep there); otherwise 5 up to 200, 3 above; stratified for
-   * classes when there are no groups, at most the smallest class count.
+   * classes when there are no groups, at most the smallest class count; and 2 when those would take more than the
+   * budget (2 folds cost about one fit() on all the samples).
    * @defaultValue `'auto'`
    */
   readonly folds?: number | 'auto';
   /**
    * Seconds the cross-validated fits may take, estimated before they start as folds × epochs × steps per epoch ×
-   * measured seconds per step. Above it no fit is cross-validated and the prior (the sparsity threshold) decides.
+   * measured seconds per step. With `folds: 'auto'` an estimate over the budget drops to 2 folds first; above it even
+   * then, no fit is cross-validated and the prior (the sparsity threshold) decides.
    * @defaultValue {@link DEFAULT_BUDGET_SECONDS}
    */
   readonly budgetSeconds?: number;
@@ -327,8 +329,10 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     const kUsual = folds === 'auto' ? autoFolds(cvUnits, smallest) : Math.min(folds, cvUnits);
     let k = folds === 'auto' && !groups && rows === n && rows <= width ? autoFolds(n, smallest, width) : kUsual;
     // The head's own 'auto' λ cross-validates over the groups of each fold's training part: it needs 3 of them.
-    const innerGroups = groupCount !== undefined && k >= 2 ? groupCount - Math.ceil(groupCount / k) : Infinity;
-    const innerBlind = paths.some((p) => p === 'head' || p === 'head-then-fit') && typeof options.regularization !== 'number' && innerGroups < 3;
+    const innerGroupsAt = (folds: number) => (groupCount !== undefined && folds >= 2 ? groupCount - Math.ceil(groupCount / folds) : Infinity);
+    const headChoosesLambda = paths.some((p) => p === 'head' || p === 'head-then-fit') && typeof options.regularization !== 'number';
+    const innerGroups = innerGroupsAt(k);
+    const innerBlind = headChoosesLambda && innerGroups < 3;
     if (k < 2 || innerBlind) {
       const why = labels && smallest !== undefined && smallest < 2
         ? `some class has ${smallest} example, and leaving out the only example of a class hides what a fit would learn from it`
@@ -350,6 +354,14 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     w0 = model.getWeights().map((w) => w.clone());
     let estimated = 0;
     const stepsOf = (folds: number) => folds * fits * recipe.epochs * Math.ceil(Math.ceil((n * (folds - 1)) / folds) / fitBatch);
+    // Over the budget with the usual folds, 'auto' falls back to 2 folds: the cheapest cross-validation that still
+    // holds every sample out once, about one fit() on all the samples (the usual 5 folds train on 4 × the samples, 3
+    // on 2 ×). Over the budget the fixed prior decides blind, and it lost by 10⁴× (the drift task at 512 rows, where
+    // the folds' cost straddled the budget) and by 2–3 dB (speech) where the evidence would have seen it.
+    const fallback = folds === 'auto' && kUsual > 2 && !(headChoosesLambda && innerGroupsAt(2) < 3) ? 2 : undefined;
+    const usualK = k > kUsual ? kUsual : k;
+    const cheapest = fallback ?? usualK;
+    let reducedFrom: { readonly folds: number; readonly seconds: number } | undefined;
     if (fits > 0 && recipe.epochs > 0) {
       const b = Math.min(fitBatch, n);
       const [xb, yb] = [tf.slice(xt, 0, b), tf.slice(yt, 0, b)];
@@ -363,11 +375,11 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
           return seconds(tp);
         };
         forward();
-        const atLeast = stepsOf(Math.min(k, kUsual)) * Math.min(forward(), forward());
+        const atLeast = stepsOf(cheapest) * Math.min(forward(), forward());
         if (atLeast > budget) {
           return {
             kind: 'over-budget', ...base, path: prior, prior, estimatedSeconds: atLeast, budgetSeconds: budget,
-            reason: `${priorWhy}; cross-validating the fit would take at least ≈ ${atLeast.toFixed(1)} s (one forward pass per training step; > budget ${budget} s), so the prior stands`, seconds: seconds(t0),
+            reason: `${priorWhy}; cross-validating the fit${cheapest === 2 ? ' on 2 folds (the fewest)' : ''} would take at least ≈ ${atLeast.toFixed(1)} s (one forward pass per training step; > budget ${budget} s), so the prior stands`, seconds: seconds(t0),
           };
         }
         const c = clone!;
@@ -387,8 +399,11 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
         }
         const perStep = steps.length ? steps.sort((a, b) => a - b)[Math.floor((steps.length - 1) / 2)]! : warm;
         const cost = (folds: number) => stepsOf(folds) * perStep;
-        estimated = cost(k);
-        if (estimated > budget && k > kUsual) (k = kUsual), (estimated = cost(k));
+        const plan = foldsWithinBudget([...new Set([k, usualK, cheapest])], cost, budget);
+        (k = plan.folds), (estimated = plan.seconds);
+        // The reason names a drop below the usual folds (not leave-one-out's retreat to them).
+        const usual = plan.passedOver.find((q) => q.folds === usualK);
+        if (usual && k < usualK) reducedFrom = usual;
       } finally {
         tf.dispose([xb, yb]);
       }
@@ -396,7 +411,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     if (estimated > budget) {
       return {
         kind: 'over-budget', ...base, path: prior, prior, estimatedSeconds: estimated, budgetSeconds: budget,
-        reason: `${priorWhy}; cross-validating the fit would take ≈ ${estimated.toFixed(1)} s (> budget ${budget} s), so the prior stands`, seconds: seconds(t0),
+        reason: `${priorWhy}; cross-validating the fit${k === 2 ? ' on 2 folds (the fewest)' : ''} would take ≈ ${estimated.toFixed(1)} s (> budget ${budget} s), so the prior stands`, seconds: seconds(t0),
       };
     }
 
@@ -469,7 +484,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
       kind: 'cross-validated', ...base, path: outcome.path, prior, overridden: outcome.overridden, folds: k, candidates: outcome.candidates, estimatedSeconds: estimated,
       heldOut: { fold, losses: Object.fromEntries(losses) },
       metric,
-      reason: `${priorWhy}; ${outcome.reason}${unavailable.length ? `; not a candidate: ${unavailable.join('; ')}` : ''}`, seconds: seconds(t0),
+      reason: `${priorWhy}; ${reducedFrom ? `${reducedFrom.folds} folds would take ≈ ${reducedFrom.seconds.toFixed(1)} s (> budget ${budget} s), so ${k}; ` : ''}${outcome.reason}${unavailable.length ? `; not a candidate: ${unavailable.join('; ')}` : ''}`, seconds: seconds(t0),
     };
   } finally {
     tf.dispose(owned);
