@@ -733,7 +733,7 @@ function mean(x: Float64Array): number {
 /**
  * Runs the classification variant an adapter asked for, mapping the regression solver's options onto it: logit-space
  * LVA takes them all; cross-entropy LVA takes λ, selection, grid, bias, cutoff, source, metric and form (and refuses the
- * least-squares-only ones: residualTolerance, maxDegreesOfFreedom, shrink, ensemble), and uses the
+ * least-squares-only ones: residualTolerance, maxDegreesOfFreedom, shrink, ensemble and its outOfBagGuard), and uses the
  * identity metric unless one is asked for (the source metric cost 0.02–0.10 accuracy from 5 rows per class,
  * bench/results/classification.md).
  * @throws {@link OptionError} for options cross-entropy cannot honour (no ridge, GCV, least-squares-only options).
@@ -753,7 +753,7 @@ export function lvaClassify(
   }
   if (options.selection === 'gcv') throw new OptionError(`${fn}: selection 'gcv' is not available for cross-entropy; use 'loo' or a one-SE rule.`, 'selection');
   // Options of the regression solver that cross-entropy has no use for: refuse rather than silently ignore them.
-  const unused = (['residualTolerance', 'maxDegreesOfFreedom', 'shrink', 'ensemble'] as const).filter((k) => options[k] !== undefined);
+  const unused = (['residualTolerance', 'maxDegreesOfFreedom', 'shrink', 'ensemble', 'outOfBagGuard'] as const).filter((k) => options[k] !== undefined);
   if (unused.length > 0) {
     throw new OptionError(
       `${fn}: ${unused.map((k) => `"${k}"`).join(', ')} ${unused.length > 1 ? 'apply' : 'applies'} to the least-squares solver only, and this classifier head is adapted by cross-entropy LVA; remove ${unused.length > 1 ? 'them' : 'it'}, or pass loss: 'logit' (least squares on logits), which honours ${unused.length > 1 ? 'them' : 'it'}.`,

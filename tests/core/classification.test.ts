@@ -445,6 +445,7 @@ describe('lvaClassify (what the adapters call): regression options under cross-e
     ['maxDegreesOfFreedom', 0.3],
     ['shrink', false],
     ['ensemble', { rounds: 0, fraction: 0.8 }],
+    ['outOfBagGuard', true], // the guard of the subsample ensemble, which cross-entropy does not run
   ])('refuses %s instead of ignoring it, and names the fix', (key, value) => {
     expect(() => ce({ [key]: value })).toThrow(OptionError);
     expect(() => ce({ [key]: value })).toThrow(new RegExp(`^adaptModel: "${key}" applies to the least-squares solver only.*pass loss: 'logit'`));
