@@ -15,7 +15,7 @@ import {
 } from './cross-entropy.js';
 import { OptionError, ShapeError } from './errors.js';
 import { applyHead, fitsFloat32, validateHead, type Head } from './head.js';
-import { augmentedWeights, lvaUpdate, relativeTo, type DiagnosticFlag, type Diagnostics, type LvaResult } from './lva.js';
+import { augmentedWeights, lvaUpdate, solveDiagnostics, type Diagnostics, type LvaResult } from './lva.js';
 import { appendOnes, assertFinite, frobenius, type Matrix } from './matrix.js';
 import { rejectUnknownOptions, resolveBasisOptions, type LvaOptions } from './options.js';
 import { select, type Candidate, type SelectionRule } from './selection.js';
@@ -533,32 +533,15 @@ export function lvaClassifyCrossEntropy(latents: Matrix, labels: ClassLabels, he
   let minKept = Infinity;
   for (let j = 0; j < basis.rank; j++) minKept = Math.min(minKept, basis.eigenvalues[j]!);
 
-  const diagnosticsFor = (lambda: number, after: readonly number[], deltaNorm: number, newNorm: number, df: number, summary: ClassificationSummary, selection?: Diagnostics['regularization']['selection']): ClassificationDiagnostics => {
-    const flags: DiagnosticFlag[] = [];
-    const r = basis.rank;
-    if (r / 2 <= n && n <= 2 * r && lambda < 1e-3 * basis.scale) flags.push('interpolation-zone');
-    if (r < Math.min(n, p)) flags.push('rank-deficient');
-    if (opt.regularization === 'auto' && !opt.source) flags.push('identity-metric-without-source');
-    return {
-      rows: n, width: p, outputs: m, form: basis.form, metric: opt.metric, rank: r, cutoff: basis.cutoff,
-      condition: r > 0 ? Math.sqrt(basis.eigenvalues[0]! / minKept) : Infinity,
-      exactFitCondition: r === n,
-      regularization: {
-        mode: opt.regularization === 'auto' ? 'auto' : 'fixed',
-        lambda,
-        relativeLambda: relativeTo(lambda, basis.scale),
-        degreesOfFreedom: df,
-        selection,
-      },
-      residualBefore: before,
-      residualAfter: after,
-      deltaNorm,
-      weightNorm: newNorm,
-      relativeChange: relativeTo(deltaNorm, wNorm),
-      flags,
-      classification: summary,
-    };
-  };
+  const diagnosticsFor = (lambda: number, after: readonly number[], deltaNorm: number, newNorm: number, df: number, summary: ClassificationSummary, selection?: Diagnostics['regularization']['selection']): ClassificationDiagnostics => ({
+    ...solveDiagnostics({
+      rows: n, width: p, outputs: m, form: basis.form, metric: opt.metric, rank: basis.rank, cutoff: basis.cutoff,
+      largestEigenvalue: basis.eigenvalues[0] ?? 0, smallestKept: minKept, scale: basis.scale, lambda, degreesOfFreedom: df,
+      mode: opt.regularization === 'auto' ? 'auto' : 'fixed', source: opt.source !== undefined, selection,
+      residualBefore: before, residualAfter: after, deltaNorm, weightNorm: newNorm, previousWeightNorm: wNorm,
+    }),
+    classification: summary,
+  });
   const unchanged = (extra: { folds?: number } = {}) => summarize('cross-entropy', link, t, s0, s0, n, m, extra);
 
   if (basis.rank === 0) {

@@ -68,6 +68,57 @@ export function relativeTo(value: number, scale: number): number {
   return scale > 0 ? value / scale : value === 0 ? 0 : Infinity;
 }
 
+/** What {@link solveDiagnostics} needs to know about one solve. @internal */
+export interface SolveFacts {
+  readonly rows: number;
+  readonly width: number;
+  readonly outputs: number;
+  readonly form: Diagnostics['form'];
+  readonly metric: Diagnostics['metric'];
+  readonly rank: number;
+  readonly cutoff: number;
+  /** The largest eigenvalue and the smallest kept one (above the cutoff) of the (whitened) features. */
+  readonly largestEigenvalue: number;
+  readonly smallestKept: number;
+  /** Mean eigenvalue: λ's scale. */
+  readonly scale: number;
+  readonly lambda: number;
+  readonly degreesOfFreedom: number;
+  readonly mode: 'auto' | 'fixed';
+  /** Whether source statistics gave the metric. */
+  readonly source: boolean;
+  readonly selection?: SelectionSummary | undefined;
+  readonly residualBefore: readonly number[];
+  readonly residualAfter: readonly number[];
+  readonly deltaNorm: number;
+  /** ‖W_new‖_F and ‖W‖_F (bias row included when fitted). */
+  readonly weightNorm: number;
+  readonly previousWeightNorm: number;
+}
+
+/**
+ * The diagnostics of a solve, and its flags, from the facts every solver knows: the least-squares solver and the
+ * classification solvers all build them here. @internal
+ */
+export function solveDiagnostics(f: SolveFacts): Diagnostics {
+  const flags: DiagnosticFlag[] = [];
+  if (f.rank / 2 <= f.rows && f.rows <= 2 * f.rank && f.lambda < 1e-3 * f.scale) flags.push('interpolation-zone');
+  if (f.rank < Math.min(f.rows, f.width)) flags.push('rank-deficient');
+  if (f.mode === 'auto' && !f.source) flags.push('identity-metric-without-source');
+  return {
+    rows: f.rows, width: f.width, outputs: f.outputs, form: f.form, metric: f.metric, rank: f.rank, cutoff: f.cutoff,
+    condition: f.rank > 0 ? Math.sqrt(f.largestEigenvalue / f.smallestKept) : Infinity,
+    exactFitCondition: f.rank === f.rows,
+    regularization: { mode: f.mode, lambda: f.lambda, relativeLambda: relativeTo(f.lambda, f.scale), degreesOfFreedom: f.degreesOfFreedom, selection: f.selection },
+    residualBefore: f.residualBefore,
+    residualAfter: f.residualAfter,
+    deltaNorm: f.deltaNorm,
+    weightNorm: f.weightNorm,
+    relativeChange: relativeTo(f.deltaNorm, f.previousWeightNorm),
+    flags,
+  };
+}
+
 /**
  * The outcome of a solve. Programmer errors throw; these are the outcomes a caller should handle.
  * - `updated`: a new head (every direction of the features used).
@@ -506,33 +557,15 @@ export function finish(
 
   const diagnosticsFor = (sysIndex: number, lambda: number, delta: Matrix | undefined, after: readonly number[], selection?: SelectionSummary): Diagnostics => {
     const s = systems[sysIndex]!;
-    const mu = s.eigenvalues;
-    let minKept = Infinity;
-    for (const v of mu) if (v > s.cutoff) minKept = Math.min(minKept, v);
-    const condition = s.rank > 0 ? Math.sqrt(mu[0]! / minKept) : Infinity;
-    const flags: DiagnosticFlag[] = [];
-    if (s.rank / 2 <= n && n <= 2 * s.rank && lambda < 1e-3 * s.scale) flags.push('interpolation-zone');
-    if (s.rank < Math.min(n, p)) flags.push('rank-deficient');
-    if (opt.regularization === 'auto' && !opt.source) flags.push('identity-metric-without-source');
-    const deltaNorm = delta ? frobenius(delta) : 0;
-    const newNorm = delta ? frobenius(addInto(wAug, delta)) : wNorm;
-    return {
-      rows: n, width: p, outputs: m, form: s.form, metric: metrics[sysIndex]!.name, rank: s.rank, cutoff: s.cutoff, condition,
-      exactFitCondition: s.rank === n,
-      regularization: {
-        mode: opt.regularization === 'auto' ? 'auto' : 'fixed',
-        lambda,
-        relativeLambda: relativeTo(lambda, s.scale),
-        degreesOfFreedom: s.degreesOfFreedom(lambda),
-        selection,
-      },
-      residualBefore: before,
-      residualAfter: after,
-      deltaNorm,
-      weightNorm: newNorm,
-      relativeChange: relativeTo(deltaNorm, wNorm),
-      flags,
-    };
+    let smallestKept = Infinity;
+    for (const v of s.eigenvalues) if (v > s.cutoff) smallestKept = Math.min(smallestKept, v);
+    return solveDiagnostics({
+      rows: n, width: p, outputs: m, form: s.form, metric: metrics[sysIndex]!.name, rank: s.rank, cutoff: s.cutoff,
+      largestEigenvalue: s.eigenvalues[0] ?? 0, smallestKept, scale: s.scale, lambda, degreesOfFreedom: s.degreesOfFreedom(lambda),
+      mode: opt.regularization === 'auto' ? 'auto' : 'fixed', source: opt.source !== undefined, selection,
+      residualBefore: before, residualAfter: after,
+      deltaNorm: delta ? frobenius(delta) : 0, weightNorm: delta ? frobenius(addInto(wAug, delta)) : wNorm, previousWeightNorm: wNorm,
+    });
   };
 
   // Already fitted: nothing to learn.
