@@ -117,7 +117,7 @@ describe('chooseAdaptation', () => {
     for (const c of choice.candidates) expect(c.folds).toHaveLength(choice.folds);
     expect(formatChoice(choice)).toMatch(/candidate +CV loss ± SE +gain over prior ± SE +wins/);
     // Applied: the same choice (same folds, unshuffled fits: deterministic), then the path on the model itself.
-    const applied = await adaptByChoice(model, x, y, { epochs: 5, batchSize: 10, shuffle: false });
+    const applied = await adaptByChoice(model, x, y, { epochs: 5, batchSize: 10, shuffle: false }, { budgetSeconds: Infinity });
     expect(applied.choice.path).toBe(choice.path);
     if (applied.choice.path === 'head') {
       await adaptModel(reference, x, y);
