@@ -51,9 +51,9 @@ export interface LvaCallbackOptions extends AdaptOptions {
   readonly warmStart?: boolean;
   /** What fit() does that a callback cannot see (tfjs hides fit's shuffle and class weights): reproduced in the cross-validated fits. */
   readonly fit?: { readonly shuffle?: boolean; readonly classWeight?: tf.ModelFitArgs['classWeight'] } | undefined;
-  /** Seconds the cross-validated fits may take (estimated before they start); above it the prior decides. @defaultValue `5` */
+  /** Seconds the cross-validated fits may take (estimated before they start); over it `'auto'` folds drop to 2, and above it even then the prior decides. @defaultValue `5` */
   readonly budgetSeconds?: number;
-  /** Cross-validation folds over samples (over whole groups with `groups`). @defaultValue `'auto'` (as chooseAdaptation's folds: leave-one-out up to 10 samples or groups, or up to the head's width for one row per sample within the budget; 5 up to 200, 3 above; stratified by class without groups) */
+  /** Cross-validation folds over samples (over whole groups with `groups`). @defaultValue `'auto'` (as chooseAdaptation's folds: leave-one-out up to 10 samples or groups, or up to the head's width for one row per sample within the budget; 5 up to 200, 3 above, 2 when those are over the budget; stratified by class without groups) */
   readonly folds?: number | 'auto';
   /** Standard errors of paired evidence needed to overturn the prior. @defaultValue `2` */
   readonly evidence?: number;
