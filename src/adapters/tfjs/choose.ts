@@ -356,8 +356,8 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     const stepsOf = (folds: number) => folds * fits * recipe.epochs * Math.ceil(Math.ceil((n * (folds - 1)) / folds) / fitBatch);
     // Over the budget with the usual folds, 'auto' falls back to 2 folds: the cheapest cross-validation that still
     // holds every sample out once, about one fit() on all the samples (the usual 5 folds train on 4 × the samples, 3
-    // on 2 ×). Over the budget the fixed prior decides blind, and it lost by 10⁴× (the drift task at 512 rows, where
-    // the folds' cost straddled the budget) and by 2–3 dB (speech) where the evidence would have seen it.
+    // on 2 ×). Over the budget the fixed prior decides blind: it lost by 10⁴× on the drift task at 512 rows (whose
+    // 3 folds straddled the budget) and by 0.4–1.8 dB on speech (the DDAE from one utterance), which 2 folds now see.
     const fallback = folds === 'auto' && kUsual > 2 && !(headChoosesLambda && innerGroupsAt(2) < 3) ? 2 : undefined;
     const usualK = k > kUsual ? kUsual : k;
     const cheapest = fallback ?? usualK;
