@@ -27,8 +27,10 @@ const { values: opts } = parseBenchArgs('npx tsx bench/decision.ts', 'Runs every
   tasks: { type: 'string', help: `comma-separated tasks (default ${TASKS.join(',')})` },
   out: { type: 'string', help: 'report name in bench/results (default decision, --quick decision.quick)' },
   replot: { type: 'boolean', help: 'rewrite <out>.md from <out>.raw.json; run nothing' },
+  lpft: { type: 'boolean', help: "also measure the closed-form head followed by the user's fit() (one more fit per draw)" },
 });
 const quick = opts.quick;
+const lpft = opts.lpft === true;
 const OUT = `bench/results/${opts.out ?? (quick ? 'decision.quick' : 'decision')}`;
 const DRAWS = numberOption('draws', opts.draws, quick ? 1 : 5, { min: 1, integer: true });
 const which = listOption('tasks', opts.tasks, TASKS, TASKS);
@@ -39,6 +41,8 @@ const log = (s: string) => process.stderr.write(`[${((performance.now() - t00) /
 interface Run {
   n: number; draw: number; rows: number;
   unadapted: number; head: number; fit: number; headOutcome: string;
+  /** With --lpft: the closed-form head, then the user's fit() from it (not one of the three paths the rules pick from). */
+  headThenFit?: number | undefined;
   old: number; oldPath: string; neu: number; newPath: string; kind: AdaptationChoice['kind']; overridden: boolean;
   decisionSeconds: number; fitSeconds: number; headSeconds: number; reason: string;
   /** The cross-validation's raw evidence (for bench/decision-rules.ts to replay other rules on). */
@@ -124,6 +128,12 @@ async function run(): Promise<RawFile> {
         const report = await adaptModel(mh, x, y, task.source ? { source: task.source } : {});
         const headSeconds = (performance.now() - th) / 1000;
         const head = task.error_(mh);
+        // --lpft: the user's fit() started from the closed-form head (linear probe, then fine-tune), on the same model.
+        let headThenFit: number | undefined;
+        if (lpft) {
+          await mh.fit(x, y, { epochs: recipe.epochs, batchSize: recipe.batchSize ?? 32, shuffle: true, verbose: 0 });
+          headThenFit = task.error_(mh);
+        }
         mh.dispose();
         const mf = await task.load();
         const tf0 = performance.now();
@@ -133,7 +143,7 @@ async function run(): Promise<RawFile> {
         mf.dispose();
         const byPath = (p: string) => (p === 'keep' ? unadapted : p === 'head' ? head : fit);
         const run: Run = {
-          n, draw, rows: x.shape[0]!, unadapted, head, fit, headOutcome: report.outcome,
+          n, draw, rows: x.shape[0]!, unadapted, head, fit, ...(headThenFit !== undefined ? { headThenFit } : {}), headOutcome: report.outcome,
           old: byPath(choice.prior), oldPath: choice.prior, neu: byPath(choice.path), newPath: choice.path, kind: choice.kind,
           overridden: choice.kind === 'cross-validated' && choice.overridden, decisionSeconds, fitSeconds, headSeconds, reason: choice.reason,
           cv: choice.kind === 'cross-validated'
@@ -156,11 +166,13 @@ function render(file: RawFile): { markdown: string; summary: string[] } {
   const { meta } = file;
   const sections: string[] = [];
   const cells: CellSummary[] = [];
+  const lpftCells: { task: string; n: number; mean: number; best: number; beatsAll: number; draws: number }[] = [];
   for (const { task: name, error, recipeText, sizes, runs } of file.tasks) {
     const task = { name, error, recipeText, sizes };
     // Per cell.
     const lines: string[] = [];
     const timeLines: string[] = [];
+    const lpftLines: string[] = [];
     for (const n of task.sizes) {
       const r = runs.filter((q) => q.n === n);
       const best = r.map((q) => Math.min(q.unadapted, q.head, q.fit));
@@ -180,6 +192,12 @@ function render(file: RawFile): { markdown: string; summary: string[] } {
       lines.push(
         `| ${n} | ${r[0]!.rows} | ${g(c.unadapted)} | ${g(c.head)} | ${g(c.fit)} | ${g(c.best)} | ${g(c.old)} (${counts(r.map((q) => q.oldPath))}) | ${g(c.neu)} (${counts(r.map((q) => q.newPath))}; ${counts(r.map((q) => q.kind))}) | ${c.oldRegret.toFixed(3)} / ${c.newRegret.toFixed(3)} | ${c.oldRatio.toFixed(2)} / ${c.newRatio.toFixed(2)} |`,
       );
+      if (r.every((q) => q.headThenFit !== undefined)) {
+        const htf = r.map((q) => q.headThenFit!);
+        const beatsAll = r.filter((q) => q.headThenFit! < Math.min(q.unadapted, q.head, q.fit)).length;
+        lpftCells.push({ task: task.name, n, mean: mean(htf), best: c.best, beatsAll, draws: r.length });
+        lpftLines.push(`| ${n} | ${g(mean(htf))} | ${g(c.head)} | ${g(c.fit)} | ${g(c.best)} | ${(mean(htf) / c.best).toFixed(2)} | ${beatsAll}/${r.length} |`);
+      }
       timeLines.push(`| ${n} | ${median(r.map((q) => q.decisionSeconds)).toFixed(2)} | ${median(r.map((q) => q.fitSeconds)).toFixed(2)} | ${median(r.map((q) => q.headSeconds)).toFixed(2)} | ${(median(r.map((q) => q.decisionSeconds)) / median(r.map((q) => q.fitSeconds))).toFixed(1)}× |`);
     }
     sections.push(
@@ -197,6 +215,16 @@ function render(file: RawFile): { markdown: string; summary: string[] } {
       '|---|---|---|---|---|',
       ...timeLines,
       '',
+      ...(lpftLines.length
+        ? [
+            "With --lpft: the closed-form head, then the user's fit() from it (linear probe, then fine-tune; not a path the rules pick from), against the three paths.",
+            '',
+            "| n | head, then fit() | closed-form head | user's fit() | per-draw best of the three | head-then-fit / best | draws it beats all three |",
+            '|---|---|---|---|---|---|---|',
+            ...lpftLines,
+            '',
+          ]
+        : []),
       '<details><summary>Reasons (draw 1)</summary>',
       '',
       ...runs.filter((q) => q.draw === 1).map((q) => `- n = ${q.n}: ${q.reason}`),
@@ -226,6 +254,11 @@ function render(file: RawFile): { markdown: string; summary: string[] } {
     `- Above the sparse regime, cross-validated, paths differing by > 10 %: ${above.length} cells; the new rule's mean error is within 10 % of the per-draw best in ${above.length - aboveFails.length}. ${aboveFails.length ? `Not in: ${aboveFails.map((c) => `${c.task} n = ${c.n} (${c.neu.toPrecision(3)} vs best ${c.best.toPrecision(3)})`).join('; ')}.` : ''} The ratio of the means with its 90 % bootstrap interval over draws, cell by cell: ${above.map((c) => `${c.task.replace(/ \(.*\)$/, '')} n = ${c.n}: ${(c.neu / c.best).toFixed(2)} [${c.newOverBestInterval[0].toFixed(2)}, ${c.newOverBestInterval[1].toFixed(2)}]`).join('; ')}.`,
     `- Inside the sparse regime: ${sparse.length} cells; worse than the fixed threshold by > 0.02 of the unadapted error in ${sparseFails.length}${sparseFails.length ? ` (${sparseFails.map((c) => `${c.task} n = ${c.n}: ${(c.newRegret - c.oldRegret).toFixed(3)}`).join('; ')})` : ''}; worst draw > 1.1 × unadapted where some path is not: ${worstFails.length}${worstFails.length ? ` (${worstFails.map((c) => `${c.task} n = ${c.n}: ${c.worstNewOverUnadapted.toFixed(2)}×`).join('; ')})` : ''}.`,
     `- Mean regret below the fixed threshold's: ${avg((c) => c.newRegret) < avg((c) => c.oldRegret) ? 'yes' : 'no'} (normalised), ${avg((c) => c.newRatio) < avg((c) => c.oldRatio) ? 'yes' : 'no'} (ratio).`,
+    ...(lpftCells.length
+      ? [
+          `- Head, then fit() (--lpft): its mean error is more than 10 % below the per-draw best of the three paths in ${lpftCells.filter((c) => c.mean < c.best / 1.1).length} of ${lpftCells.length} cells${lpftCells.some((c) => c.mean < c.best / 1.1) ? ` (${lpftCells.filter((c) => c.mean < c.best / 1.1).map((c) => `${c.task} n = ${c.n}: ${(c.mean / c.best).toFixed(2)}×`).join('; ')})` : ''}, within 10 % of it in ${lpftCells.filter((c) => c.mean >= c.best / 1.1 && c.mean <= 1.1 * c.best).length}, and more than 10 % above it in ${lpftCells.filter((c) => c.mean > 1.1 * c.best).length}; it beats all three paths in ${lpftCells.reduce((a, c) => a + c.beatsAll, 0)} of ${lpftCells.reduce((a, c) => a + c.draws, 0)} draws.`,
+        ]
+      : []),
     '',
   ];
   // Written from the committed run; re-read it against the tables after a rerun.
