@@ -28,9 +28,13 @@ const { values: opts } = parseBenchArgs('npx tsx bench/decision.ts', 'Runs every
   out: { type: 'string', help: 'report name in bench/results (default decision, --quick decision.quick)' },
   replot: { type: 'boolean', help: 'rewrite <out>.md from <out>.raw.json; run nothing' },
   lpft: { type: 'boolean', help: "also measure the closed-form head followed by the user's fit() (one more fit per draw)" },
+  candidates: { type: 'string', help: "the new rule's candidates, comma-separated (default chooseAdaptation's: keep,head,fit; head-then-fit needs --lpft)" },
 });
 const quick = opts.quick;
 const lpft = opts.lpft === true;
+const CANDIDATES = ['keep', 'head', 'fit', 'head-then-fit'] as const;
+const candidates = opts.candidates === undefined ? undefined : listOption('candidates', opts.candidates, [...CANDIDATES], [...CANDIDATES]) as (typeof CANDIDATES)[number][];
+if (candidates?.includes('head-then-fit') && !lpft) argumentError("--candidates head-then-fit needs --lpft (the held-out error of that path is measured only with it).");
 const OUT = `bench/results/${opts.out ?? (quick ? 'decision.quick' : 'decision')}`;
 const DRAWS = numberOption('draws', opts.draws, quick ? 1 : 5, { min: 1, integer: true });
 const which = listOption('tasks', opts.tasks, TASKS, TASKS);
@@ -52,7 +56,7 @@ interface Run {
 interface TaskRuns { task: string; unit: string; error: string; recipeText: string; sizes: readonly number[]; runs: Run[] }
 /** decision.raw.json: the run's circumstances and every task's runs (bench/decision-rules.ts replays `tasks`). */
 interface RawFile {
-  meta: { minutes: number; draws: number; quick: boolean; cpu: string; logicalCores: number; node: string; tfjs: string; date: string };
+  meta: { minutes: number; draws: number; quick: boolean; candidates?: readonly string[] | undefined; cpu: string; logicalCores: number; node: string; tfjs: string; date: string };
   tasks: TaskRuns[];
 }
 
@@ -119,7 +123,7 @@ async function run(): Promise<RawFile> {
         const unadapted = task.error_(m0);
         // The decision, on the pretrained model (it does not change it).
         const td = performance.now();
-        const choice = await chooseAdaptation(m0, x, y, recipe, task.source ? { source: task.source } : {});
+        const choice = await chooseAdaptation(m0, x, y, recipe, { ...(task.source ? { source: task.source } : {}), ...(candidates ? { candidates } : {}) });
         const decisionSeconds = (performance.now() - td) / 1000;
         if (task.error_(m0) !== unadapted) throw new Error('chooseAdaptation changed the model');
         m0.dispose();
@@ -141,7 +145,7 @@ async function run(): Promise<RawFile> {
         const fitSeconds = (performance.now() - tf0) / 1000;
         const fit = task.error_(mf);
         mf.dispose();
-        const byPath = (p: string) => (p === 'keep' ? unadapted : p === 'head' ? head : fit);
+        const byPath = (p: string) => (p === 'keep' ? unadapted : p === 'head' ? head : p === 'head-then-fit' ? headThenFit! : fit);
         const run: Run = {
           n, draw, rows: x.shape[0]!, unadapted, head, fit, ...(headThenFit !== undefined ? { headThenFit } : {}), headOutcome: report.outcome,
           old: byPath(choice.prior), oldPath: choice.prior, neu: byPath(choice.path), newPath: choice.path, kind: choice.kind,
@@ -158,7 +162,7 @@ async function run(): Promise<RawFile> {
     raw.push({ task: task.name, unit: task.unit, error: task.error, recipeText: task.recipeText, sizes: task.sizes, runs });
   }
   const m = machineInfo();
-  return { meta: { minutes: (performance.now() - t00) / 1000 / 60, draws: DRAWS, quick: quick === true, cpu: m.cpu, logicalCores: m.logicalCores, node: m.node, tfjs: tf.version.tfjs, date: m.date.slice(0, 10) }, tasks: raw };
+  return { meta: { minutes: (performance.now() - t00) / 1000 / 60, draws: DRAWS, quick: quick === true, ...(candidates ? { candidates } : {}), cpu: m.cpu, logicalCores: m.logicalCores, node: m.node, tfjs: tf.version.tfjs, date: m.date.slice(0, 10) }, tasks: raw };
 }
 
 /** The report, from the raw runs alone (so --replot rewrites it without running anything). */
@@ -277,7 +281,7 @@ function render(file: RawFile): { markdown: string; summary: string[] } {
     '',
     `Regenerate with \`npm run bench:decision\` (this run: ${meta.minutes.toFixed(1)} min, ${meta.draws} draws${meta.quick ? ', --quick' : ''}). ${meta.cpu}, ${meta.logicalCores} logical cores (shared with other jobs during the run), Node ${meta.node}, tfjs ${meta.tfjs} (wasm); ${meta.date}.`,
     '',
-    `The new rule is \`chooseAdaptation\` with its defaults (budget ${DEFAULT_BUDGET_SECONDS} s, 2 SE of paired evidence, folds 'auto'); its prior is the old fixed rule. Each rule's error is the measured error of the path it picked in that draw. Where the decision's kind is \`over-budget\`, the prior stood without cross-validation; where it is \`blind\`, the prior stood, or the fit for a classification head.`,
+    `The new rule is \`chooseAdaptation\` with its defaults (budget ${DEFAULT_BUDGET_SECONDS} s, 2 SE of paired evidence, folds 'auto'${meta.candidates ? `; candidates ${meta.candidates.join(', ')}` : ''}); its prior is the old fixed rule. Each rule's error is the measured error of the path it picked in that draw. Where the decision's kind is \`over-budget\`, the prior stood without cross-validation; where it is \`blind\`, the prior stood, or the fit for a classification head.`,
     '',
     ...summary,
     // The reading is written against the committed run's tables; any other run (other draws, tasks, --quick) points to it.
