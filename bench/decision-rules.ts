@@ -15,8 +15,7 @@ interface Run {
   n: number; unadapted: number; head: number; fit: number; oldPath: string; newPath: string; kind: string;
   cv?: { folds: number; fold: number[]; losses: Record<string, number[]> };
 }
-const file = JSON.parse(readFileSync('bench/results/decision.raw.json', 'utf8')) as { tasks: { task: string; runs: Run[] }[] } | { task: string; runs: Run[] }[];
-const raw = Array.isArray(file) ? file : file.tasks; // runs before --replot wrote a bare array
+const raw = (JSON.parse(readFileSync('bench/results/decision.raw.json', 'utf8')) as { tasks: { task: string; runs: Run[] }[] }).tasks;
 
 type Rule = { name: string; pick: (r: Run) => string };
 const replay = (evidence: number, safeEvidence: number, prior?: AdaptationPath): Rule => ({

@@ -119,29 +119,31 @@ async function run(): Promise<RawFile> {
       for (let draw = 1; draw <= DRAWS; draw++) {
         const { x, y } = task.draw(n, draw);
         const recipe = task.fullBatch ? { ...task.recipe, batchSize: x.shape[0]! } : task.recipe;
+        const fitArgs = { epochs: recipe.epochs, batchSize: recipe.batchSize ?? 32, shuffle: true, verbose: 0 };
+        const sourceOption = task.source ? { source: task.source } : {};
         const m0 = await task.load();
         const unadapted = task.error_(m0);
         // The decision, on the pretrained model (it does not change it).
         const td = performance.now();
-        const choice = await chooseAdaptation(m0, x, y, recipe, { ...(task.source ? { source: task.source } : {}), ...(candidates ? { candidates } : {}) });
+        const choice = await chooseAdaptation(m0, x, y, recipe, { ...sourceOption, ...(candidates ? { candidates } : {}) });
         const decisionSeconds = (performance.now() - td) / 1000;
         if (task.error_(m0) !== unadapted) throw new Error('chooseAdaptation changed the model');
         m0.dispose();
         const mh = await task.load();
         const th = performance.now();
-        const report = await adaptModel(mh, x, y, task.source ? { source: task.source } : {});
+        const report = await adaptModel(mh, x, y, sourceOption);
         const headSeconds = (performance.now() - th) / 1000;
         const head = task.error_(mh);
         // --lpft: the user's fit() started from the closed-form head (linear probe, then fine-tune), on the same model.
         let headThenFit: number | undefined;
         if (lpft) {
-          await mh.fit(x, y, { epochs: recipe.epochs, batchSize: recipe.batchSize ?? 32, shuffle: true, verbose: 0 });
+          await mh.fit(x, y, fitArgs);
           headThenFit = task.error_(mh);
         }
         mh.dispose();
         const mf = await task.load();
         const tf0 = performance.now();
-        await mf.fit(x, y, { epochs: recipe.epochs, batchSize: recipe.batchSize ?? 32, shuffle: true, verbose: 0 });
+        await mf.fit(x, y, fitArgs);
         const fitSeconds = (performance.now() - tf0) / 1000;
         const fit = task.error_(mf);
         mf.dispose();

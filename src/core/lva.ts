@@ -68,15 +68,12 @@ export function relativeTo(value: number, scale: number): number {
   return scale > 0 ? value / scale : value === 0 ? 0 : Infinity;
 }
 
-/** What {@link solveDiagnostics} needs to know about one solve. @internal */
-export interface SolveFacts {
-  readonly rows: number;
-  readonly width: number;
-  readonly outputs: number;
-  readonly form: Diagnostics['form'];
-  readonly metric: Diagnostics['metric'];
-  readonly rank: number;
-  readonly cutoff: number;
+/**
+ * What {@link solveDiagnostics} needs to know about one solve: the diagnostics' plain fields, and the numbers their
+ * derived fields (condition, relative sizes, flags) come from. @internal
+ */
+export interface SolveFacts
+  extends Pick<Diagnostics, 'rows' | 'width' | 'outputs' | 'form' | 'metric' | 'rank' | 'cutoff' | 'residualBefore' | 'residualAfter' | 'deltaNorm' | 'weightNorm'> {
   /** The largest eigenvalue and the smallest kept one (above the cutoff) of the (whitened) features. */
   readonly largestEigenvalue: number;
   readonly smallestKept: number;
@@ -84,15 +81,11 @@ export interface SolveFacts {
   readonly scale: number;
   readonly lambda: number;
   readonly degreesOfFreedom: number;
-  readonly mode: 'auto' | 'fixed';
+  readonly mode: Diagnostics['regularization']['mode'];
   /** Whether source statistics gave the metric. */
   readonly source: boolean;
   readonly selection?: SelectionSummary | undefined;
-  readonly residualBefore: readonly number[];
-  readonly residualAfter: readonly number[];
-  readonly deltaNorm: number;
-  /** ‖W_new‖_F and ‖W‖_F (bias row included when fitted). */
-  readonly weightNorm: number;
+  /** ‖W‖_F before the update (bias row included when fitted): the scale of relativeChange. */
   readonly previousWeightNorm: number;
 }
 

@@ -359,7 +359,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     // on 2 ×). Over the budget the fixed prior decides blind: it lost by 10⁴× on the drift task at 512 rows (whose
     // 3 folds straddled the budget) and by 0.4–1.8 dB on speech (the DDAE from one utterance), which 2 folds now see.
     const fallback = folds === 'auto' && kUsual > 2 && !(headChoosesLambda && innerGroupsAt(2) < 3) ? 2 : undefined;
-    const usualK = k > kUsual ? kUsual : k;
+    const usualK = Math.min(k, kUsual);
     const cheapest = fallback ?? usualK;
     let reducedFrom: { readonly folds: number; readonly seconds: number } | undefined;
     if (fits > 0 && recipe.epochs > 0) {
