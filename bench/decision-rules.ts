@@ -12,7 +12,7 @@ import { decideFromFolds, meanAndSe, type AdaptationPath, type CandidateLosses }
 parseBenchArgs('npx tsx bench/decision-rules.ts', 'Replays decision rules on the evidence in bench/results/decision.raw.json; writes bench/results/decision-rules.md.', {}); // no options: --help prints this, anything else stops it
 
 interface Run {
-  n: number; unadapted: number; head: number; fit: number; oldPath: string; newPath: string; kind: string;
+  n: number; draw: number; unadapted: number; headUncapped?: number; head: number; fit: number; oldPath: string; newPath: string; kind: string;
   cv?: { folds: number; fold: number[]; losses: Record<string, number[]> };
 }
 const raw = (JSON.parse(readFileSync('bench/results/decision.raw.json', 'utf8')) as { tasks: { task: string; runs: Run[] }[] }).tasks;
@@ -38,7 +38,10 @@ const rules: Rule[] = [
   replay(2, 1, 'fit'),
 ];
 
-const errOf = (r: Run, p: string) => (p === 'keep' ? r.unadapted : p === 'head' ? r.head : r.fit);
+const errOf = (r: Run, p: string) => {
+  if (p === 'head-uncapped' && r.headUncapped === undefined) throw new Error(`decision-rules: a rule picked head-uncapped in ${r.n}/${r.draw}, whose held-out error was not measured`);
+  return p === 'keep' ? r.unadapted : p === 'head' ? r.head : p === 'head-uncapped' ? r.headUncapped! : r.fit;
+};
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 const lines: string[] = [];
 for (const rule of rules) {

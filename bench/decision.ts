@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { adaptModel, chooseAdaptation, DEFAULT_BUDGET_SECONDS, type AdaptationChoice } from '../src/adapters/tfjs/index.js';
+import { adaptModel, chooseAdaptation, DEFAULT_BUDGET_SECONDS, UNCAPPED_HEAD, type AdaptationChoice } from '../src/adapters/tfjs/index.js';
 import { argumentError, listOption, numberOption, parseBenchArgs } from './lib/args.js';
 import { machineInfo } from './lib/machine.js';
 import { benchRng } from './lib/random.js';
@@ -47,6 +47,8 @@ interface Run {
   unadapted: number; head: number; fit: number; headOutcome: string;
   /** With --lpft: the closed-form head, then the user's fit() from it (not one of the three paths the rules pick from). */
   headThenFit?: number | undefined;
+  /** The closed-form head with its degrees-of-freedom cap lifted, where the new rule cross-validated it as a candidate. */
+  headUncapped?: number | undefined;
   old: number; oldPath: string; neu: number; newPath: string; kind: AdaptationChoice['kind']; overridden: boolean;
   decisionSeconds: number; fitSeconds: number; headSeconds: number; reason: string;
   /** The cross-validation's raw evidence (for bench/decision-rules.ts to replay other rules on). */
@@ -91,7 +93,9 @@ function bootstrapRatio(a: readonly number[], b: readonly number[]): [number, nu
   return [ratios[Math.floor(0.05 * ratios.length)]!, ratios[Math.ceil(0.95 * ratios.length) - 1]!];
 }
 
-interface CellSummary { task: string; n: number; sparse: boolean; crossValidated: boolean; unadapted: number; head: number; fit: number; best: number; old: number; neu: number; oldRegret: number; newRegret: number; oldRatio: number; newRatio: number; differ: boolean; worstNewOverUnadapted: number; someNotWorse: boolean; newOverBestInterval: readonly [number, number] }
+interface CellSummary { task: string; n: number; sparse: boolean; crossValidated: boolean; unadapted: number; head: number; fit: number; best: number;
+  /** Per-draw best including the uncapped head where it was a candidate (= best elsewhere), and the new rule against it. */
+  bestAll: number; newRatioAll: number; newRegretAll: number; uncappedDraws: number; old: number; neu: number; oldRegret: number; newRegret: number; oldRatio: number; newRatio: number; differ: boolean; worstNewOverUnadapted: number; someNotWorse: boolean; newOverBestInterval: readonly [number, number] }
 
 function readRaw(path: string): string {
   if (!existsSync(path)) argumentError(`--replot: ${path} does not exist; run the benchmark first (without --replot), or pass the --out it used.`);
@@ -141,15 +145,23 @@ async function run(): Promise<RawFile> {
           headThenFit = task.error_(mh);
         }
         mh.dispose();
+        // The uncapped head, where the decision scored it (a candidate only where the cap can bind).
+        let headUncapped: number | undefined;
+        if (choice.kind === 'cross-validated' && choice.heldOut.losses['head-uncapped']) {
+          const mu = await task.load();
+          await adaptModel(mu, x, y, { ...sourceOption, ...UNCAPPED_HEAD });
+          headUncapped = task.error_(mu);
+          mu.dispose();
+        }
         const mf = await task.load();
         const tf0 = performance.now();
         await mf.fit(x, y, fitArgs);
         const fitSeconds = (performance.now() - tf0) / 1000;
         const fit = task.error_(mf);
         mf.dispose();
-        const byPath = (p: string) => (p === 'keep' ? unadapted : p === 'head' ? head : p === 'head-then-fit' ? headThenFit! : fit);
+        const byPath = (p: string) => (p === 'keep' ? unadapted : p === 'head' ? head : p === 'head-uncapped' ? headUncapped! : p === 'head-then-fit' ? headThenFit! : fit);
         const run: Run = {
-          n, draw, rows: x.shape[0]!, unadapted, head, fit, ...(headThenFit !== undefined ? { headThenFit } : {}), headOutcome: report.outcome,
+          n, draw, rows: x.shape[0]!, unadapted, head, fit, ...(headThenFit !== undefined ? { headThenFit } : {}), ...(headUncapped !== undefined ? { headUncapped } : {}), headOutcome: report.outcome,
           old: byPath(choice.prior), oldPath: choice.prior, neu: byPath(choice.path), newPath: choice.path, kind: choice.kind,
           overridden: choice.kind === 'cross-validated' && choice.overridden, decisionSeconds, fitSeconds, headSeconds, reason: choice.reason,
           cv: choice.kind === 'cross-validated'
@@ -182,6 +194,7 @@ function render(file: RawFile): { markdown: string; summary: string[] } {
     for (const n of task.sizes) {
       const r = runs.filter((q) => q.n === n);
       const best = r.map((q) => Math.min(q.unadapted, q.head, q.fit));
+      const bestAll = r.map((q, i) => Math.min(best[i]!, q.headUncapped ?? Infinity));
       const c: CellSummary = {
         task: task.name, n, sparse: r[0]!.oldPath !== 'fit', crossValidated: r.every((q) => q.kind === 'cross-validated'),
         unadapted: mean(r.map((q) => q.unadapted)), head: mean(r.map((q) => q.head)), fit: mean(r.map((q) => q.fit)), best: mean(best),
@@ -191,12 +204,14 @@ function render(file: RawFile): { markdown: string; summary: string[] } {
         differ: false, worstNewOverUnadapted: Math.max(...r.map((q) => q.neu / q.unadapted)),
         someNotWorse: r.every((q) => Math.min(q.head, q.fit) <= 1.1 * q.unadapted),
         newOverBestInterval: bootstrapRatio(r.map((q) => q.neu), best),
+        bestAll: mean(bestAll), newRatioAll: mean(r.map((q, i) => q.neu / bestAll[i]!)), newRegretAll: mean(r.map((q, i) => (q.neu - bestAll[i]!) / q.unadapted)),
+        uncappedDraws: r.filter((q) => q.headUncapped !== undefined).length,
       };
       const means = [c.unadapted, c.head, c.fit];
       (c as { differ: boolean }).differ = Math.max(...means) > 1.1 * Math.min(...means);
       cells.push(c);
       lines.push(
-        `| ${n} | ${r[0]!.rows} | ${g(c.unadapted)} | ${g(c.head)} | ${g(c.fit)} | ${g(c.best)} | ${g(c.old)} (${counts(r.map((q) => q.oldPath))}) | ${g(c.neu)} (${counts(r.map((q) => q.newPath))}; ${counts(r.map((q) => q.kind))}) | ${c.oldRegret.toFixed(3)} / ${c.newRegret.toFixed(3)} | ${c.oldRatio.toFixed(2)} / ${c.newRatio.toFixed(2)} |`,
+        `| ${n} | ${r[0]!.rows} | ${g(c.unadapted)} | ${g(c.head)} | ${c.uncappedDraws === r.length ? g(mean(r.map((q) => q.headUncapped!))) : c.uncappedDraws ? `${g(mean(r.filter((q) => q.headUncapped !== undefined).map((q) => q.headUncapped!)))} (${c.uncappedDraws} draws)` : '—'} | ${g(c.fit)} | ${g(c.best)} | ${g(c.old)} (${counts(r.map((q) => q.oldPath))}) | ${g(c.neu)} (${counts(r.map((q) => q.newPath))}; ${counts(r.map((q) => q.kind))}) | ${c.oldRegret.toFixed(3)} / ${c.newRegret.toFixed(3)} | ${c.oldRatio.toFixed(2)} / ${c.newRatio.toFixed(2)} |`,
       );
       if (r.every((q) => q.headThenFit !== undefined)) {
         const htf = r.map((q) => q.headThenFit!);
@@ -209,10 +224,10 @@ function render(file: RawFile): { markdown: string; summary: string[] } {
     sections.push(
       `## ${task.name}`,
       '',
-      `Error: ${task.error} on held-out target data (lower is better). User's fit(): ${task.recipeText}. Mean of ${meta.draws} draws; the rules' columns give the paths picked (×count when they differ between draws) and, for the new rule, the kind of decision.`,
+      `Error: ${task.error} on held-out target data (lower is better). User's fit(): ${task.recipeText}. Mean of ${meta.draws} draws; the rules' columns give the paths picked (×count when they differ between draws) and, for the new rule, the kind of decision. *Head, df cap lifted* is the closed-form head with \`maxDegreesOfFreedom: 1\` (path \`head-uncapped\`), measured where the new rule scored it as a candidate (— elsewhere); the per-draw best is of the three paths, as issue 15 defines it.`,
       '',
-      '| n | rows | unchanged | closed-form head | user\'s fit() | per-draw best | old fixed rule | new rule | regret (rule − best)/unadapted, old / new | rule / best, old / new |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      '| n | rows | unchanged | closed-form head | head, df cap lifted | user\'s fit() | per-draw best | old fixed rule | new rule | regret (rule − best)/unadapted, old / new | rule / best, old / new |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
       ...lines,
       '',
       'Wall time, median over draws (s): the decision (all folds) against one fit() and one closed-form head on all rows.',
@@ -260,6 +275,15 @@ function render(file: RawFile): { markdown: string; summary: string[] } {
     `- Above the sparse regime, cross-validated, paths differing by > 10 %: ${above.length} cells; the new rule's mean error is within 10 % of the per-draw best in ${above.length - aboveFails.length}. ${aboveFails.length ? `Not in: ${aboveFails.map((c) => `${c.task} n = ${c.n} (${c.neu.toPrecision(3)} vs best ${c.best.toPrecision(3)})`).join('; ')}.` : ''} The ratio of the means with its 90 % bootstrap interval over draws, cell by cell: ${above.map((c) => `${c.task.replace(/ \(.*\)$/, '')} n = ${c.n}: ${(c.neu / c.best).toFixed(2)} [${c.newOverBestInterval[0].toFixed(2)}, ${c.newOverBestInterval[1].toFixed(2)}]`).join('; ')}.`,
     `- Inside the sparse regime: ${sparse.length} cells; worse than the fixed threshold by > 0.02 of the unadapted error in ${sparseFails.length}${sparseFails.length ? ` (${sparseFails.map((c) => `${c.task} n = ${c.n}: ${(c.newRegret - c.oldRegret).toFixed(3)}`).join('; ')})` : ''}; worst draw > 1.1 × unadapted where some path is not: ${worstFails.length}${worstFails.length ? ` (${worstFails.map((c) => `${c.task} n = ${c.n}: ${c.worstNewOverUnadapted.toFixed(2)}×`).join('; ')})` : ''}.`,
     `- Mean regret below the fixed threshold's: ${avg((c) => c.newRegret) < avg((c) => c.oldRegret) ? 'yes' : 'no'} (normalised), ${avg((c) => c.newRatio) < avg((c) => c.oldRatio) ? 'yes' : 'no'} (ratio).`,
+    ...(cells.some((c) => c.uncappedDraws > 0)
+      ? (() => {
+          const withU = cells.filter((c) => c.uncappedDraws > 0);
+          const aboveAll = above.filter((c) => c.neu > 1.1 * c.bestAll);
+          return [
+            `- Counting the closed-form head with its df cap lifted as a fourth path (scored in ${withU.length} cells: ${withU.map((c) => `${c.task.replace(/ \(.*\)$/, '')} n = ${c.n}`).join(', ')}), against the per-draw best of all four: above the sparse regime the new rule is within 10 % in ${above.length - aboveAll.length} of ${above.length} cells${aboveAll.length ? ` (not in: ${aboveAll.map((c) => `${c.task} n = ${c.n}: ${(c.neu / c.bestAll).toFixed(2)}×`).join('; ')})` : ''}; mean regret ${avg((c) => c.newRegretAll).toFixed(4)} (normalised), ${avg((c) => c.newRatioAll).toFixed(3)} (ratio).`,
+          ];
+        })()
+      : []),
     ...(lpftCells.length
       ? [
           `- Head, then fit() (--lpft): its mean error is more than 10 % below the per-draw best of the three paths in ${lpftCells.filter((c) => c.mean < c.best / 1.1).length} of ${lpftCells.length} cells${lpftCells.some((c) => c.mean < c.best / 1.1) ? ` (${lpftCells.filter((c) => c.mean < c.best / 1.1).map((c) => `${c.task} n = ${c.n}: ${(c.mean / c.best).toFixed(2)}×`).join('; ')})` : ''}, within 10 % of it in ${lpftCells.filter((c) => c.mean >= c.best / 1.1 && c.mean <= 1.1 * c.best).length}, and more than 10 % above it in ${lpftCells.filter((c) => c.mean > 1.1 * c.best).length}; it beats all three paths in ${lpftCells.reduce((a, c) => a + c.beatsAll, 0)} of ${lpftCells.reduce((a, c) => a + c.draws, 0)} draws.`,

@@ -5,7 +5,7 @@ import { rejectUnknownOptions } from '../core/options.js';
 import { adaptModel, adaptModelFromDataset, asTensor, type AdaptOptions, type AdaptReport, type DatasetBatch, type TensorInput } from '../adapters/tfjs/adapt.js';
 import { AbortError } from '../adapters/tfjs/errors.js';
 import { findHead } from '../adapters/tfjs/head.js';
-import { chooseAdaptation, formatChoice, type AdaptationChoice, type ChoiceProgress, type FitRecipe } from '../adapters/tfjs/choose.js';
+import { chooseAdaptation, formatChoice, UNCAPPED_HEAD, type AdaptationChoice, type ChoiceProgress, type FitRecipe } from '../adapters/tfjs/choose.js';
 import type { AdaptationPath } from '../core/decision.js';
 import { featureModel } from '../adapters/tfjs/features.js';
 
@@ -184,7 +184,7 @@ export class LvaCallback extends tf.Callback {
       // rows are paired with the target rows) keep the fixed threshold.
       if (dataset === undefined && rowsPerFeature === undefined && adaptOptions.variant !== 'perturb') {
         await this.choose(model, x!, y!, onDecline, onDecision, verbose, adaptOptions, {
-          ...(warmStart ? { candidates: ['keep', 'head', 'fit', 'head-then-fit'] as AdaptationPath[] } : {}),
+          ...(warmStart ? { candidates: ['keep', 'head', 'head-uncapped', 'fit', 'head-then-fit'] as AdaptationPath[] } : {}),
           ...(budgetSeconds !== undefined ? { budgetSeconds } : {}),
           ...(folds !== undefined ? { folds } : {}),
           ...(evidence !== undefined ? { evidence } : {}),
@@ -220,9 +220,9 @@ export class LvaCallback extends tf.Callback {
     let decision: Decision;
     const { validation: _v, onProgress: _p, ...cvOptions } = adaptOptions;
     const choice = await chooseAdaptation(model, x, y, recipe, { ...cvOptions, ...chooser, priorRowsPerFeature: DEFAULT_ROWS_PER_FEATURE });
-    const applyHead = async (then: 'stop' | 'fit'): Promise<Decision> => {
+    const applyHead = async (then: 'stop' | 'fit', extra: AdaptOptions = {}): Promise<Decision> => {
       try {
-        const report = await adaptModel(model, x, y, adaptOptions);
+        const report = await adaptModel(model, x, y, { ...adaptOptions, ...extra });
         return decisionOfReport(report, choice.reason, then === 'stop' ? 'analytic' : 'warm-start', choice.reason, onDecline !== 'gradient-descent', choice);
       } catch (e) {
         if (isConfigurationError(e)) throw e;
@@ -230,12 +230,13 @@ export class LvaCallback extends tf.Callback {
       }
     };
     // The head before the choice is applied, so that a veto can restore it.
-    const undo = choice.path === 'head' || choice.path === 'head-then-fit' ? findHead(model, adaptOptions.layer).layer.getWeights().map((w) => w.clone()) : [];
+    const undo = choice.path === 'head' || choice.path === 'head-uncapped' || choice.path === 'head-then-fit' ? findHead(model, adaptOptions.layer).layer.getWeights().map((w) => w.clone()) : [];
     try {
       decision = await match(choice.path)
         .with('keep', async (): Promise<Decision> => ({ kind: 'kept-pretrained', reason: choice.reason, choice }))
         .with('fit', async (): Promise<Decision> => ({ kind: 'gradient-descent', reason: choice.reason, choice }))
         .with('head', () => applyHead('stop'))
+        .with('head-uncapped', () => applyHead('stop', UNCAPPED_HEAD))
         .with('head-then-fit', () => applyHead('fit'))
         .exhaustive();
       if (onDecision?.({ decision, model }) === 'gradient-descent' && decision.kind !== 'gradient-descent') {
@@ -354,6 +355,7 @@ export class LvaCallback extends tf.Callback {
     const cv = (p: AdaptationPath) => (c?.kind === 'cross-validated' ? (c.candidates.find((q) => q.path === p)?.loss ?? NaN) : NaN);
     logs['lva_cv_keep'] = cv('keep');
     logs['lva_cv_head'] = cv('head');
+    logs['lva_cv_head_uncapped'] = cv('head-uncapped');
     logs['lva_cv_fit'] = cv('fit');
     logs['lva_decision_seconds'] = c?.seconds ?? 0;
   }

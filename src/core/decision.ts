@@ -11,7 +11,7 @@ import { OptionError } from './errors.js';
 import { shuffleInPlace } from './random.js';
 
 /** The paths a decision chooses between. */
-export type AdaptationPath = 'keep' | 'head' | 'fit' | 'head-then-fit';
+export type AdaptationPath = 'keep' | 'head' | 'head-uncapped' | 'fit' | 'head-then-fit';
 
 /** Held-out losses of one candidate: one per row (every row is held out exactly once), NaN where unavailable. */
 export interface CandidateLosses {
@@ -43,7 +43,15 @@ export interface DecisionRuleOptions {
 export const DEFAULT_SAFE_EVIDENCE = 1;
 
 /** Paths that stay near the pretrained model: the rule asks less evidence to move to them. */
-export const SAFE_PATHS: readonly AdaptationPath[] = ['keep', 'head'];
+export const SAFE_PATHS: readonly AdaptationPath[] = ['keep', 'head', 'head-uncapped'];
+
+/**
+ * Candidates that refine another path by lifting one of its guards: `'head-uncapped'` is the closed-form head with its
+ * degrees-of-freedom cap lifted (its λ may then nearly interpolate the rows). A refinement is taken only when it also
+ * beats the path it refines, on the strict evidence ({@link DEFAULT_EVIDENCE} standard errors over rows or of the
+ * fold-level log-ratio, in all but one in five folds): the guard stands unless the folds show it costing.
+ */
+export const REFINES: Readonly<Partial<Record<AdaptationPath, AdaptationPath>>> = { 'head-uncapped': 'head' };
 
 /**
  * Standard errors the paired gain must clear. 2 from the issue's simulation (1 SE switched to a noisy fit on Exp 1
@@ -127,6 +135,8 @@ export interface CandidateSummary {
   readonly convincing: boolean;
   /** Which evidence convinced: the row-level paired gain, or (retreats to a safe path only) the fold-level log-ratio. */
   readonly evidenceBy?: 'rows' | 'folds' | undefined;
+  /** A refinement ({@link REFINES}) that beat the prior but not the path it refines, which then stood in its way. */
+  readonly blockedBy?: AdaptationPath | undefined;
 }
 
 /** What the rule decided from a table of paired held-out losses. */
@@ -166,6 +176,16 @@ export function decideFromFolds(candidates: readonly CandidateLosses[], fold: Ar
   const needFor = (p: AdaptationPath) => requiredFoldWins(folds, retreat(p));
   const zFor = (p: AdaptationPath) => (retreat(p) ? safeEvidence : evidence);
   const priorLoss = meanAndSe(base.losses).mean;
+  // Each kind of evidence carries its own size test: the row-level gain against minRelativeGain of the reference's
+  // loss, the fold-level log-ratio against log(1 / (1 − minRelativeGain)). Leave-one-out on a regression head makes a
+  // few held-out rows extrapolations (the ends of the input range), which can swamp the row-level mean of a head that
+  // wins most folds (drift task, n = 16: CV mean against the head, held-out error 2× in its favour).
+  const judge = (gain: PairedGain, referenceLoss: number, z: number, logRatioCounts: boolean, wins: number) => {
+    const byRows = gain.mean > z * gain.se && gain.mean > minGain * Math.abs(referenceLoss);
+    const byFolds = logRatioCounts && folds >= 3 && gain.logRatio > z * gain.logRatioSe && gain.logRatio > -Math.log1p(-Math.min(minGain, 0.999));
+    return { byRows, convincing: folds >= 2 && (byRows || byFolds) && gain.foldWins >= wins };
+  };
+  const byPath = new Map(candidates.map((c) => [c.path, c]));
   const summaries: CandidateSummary[] = candidates.map((c) => {
     const { mean, se } = meanAndSe(c.losses);
     const perFold = foldMeans(c.losses, fold, folds);
@@ -175,17 +195,19 @@ export function decideFromFolds(candidates: readonly CandidateLosses[], fold: Ar
     // Evidence: the paired gain clears its SE threshold over rows; for a retreat to a safe path, its fold-level
     // log-ratio may clear it instead (≥ 3 folds), so that one wild row of a fit cannot hide a 100× better head. A move
     // to a fit needs the row-level evidence (on Exp 1 the log-ratio alone sent a 16-point draw to a harmful fit).
-    const z = zFor(c.path);
-    // Each kind of evidence carries its own size test: the row-level gain against minRelativeGain of the prior's loss,
-    // the fold-level log-ratio against log(1 / (1 − minRelativeGain)). Leave-one-out on a regression head makes a few
-    // held-out rows extrapolations (the ends of the input range), which can swamp the row-level mean of a head that
-    // wins most folds (drift task, n = 16: CV mean against the head, held-out error 2× in its favour).
-    const byRows = gain.mean > z * gain.se && gain.mean > minGain * Math.abs(priorLoss);
-    const byFolds = retreat(c.path) && folds >= 3 && gain.logRatio > z * gain.logRatioSe && gain.logRatio > -Math.log1p(-Math.min(minGain, 0.999));
-    const convincing = complete && folds >= 2 && (byRows || byFolds) && gain.foldWins >= needFor(c.path);
-    return { path: c.path, loss: mean, se, folds: perFold, gain, convincing, ...(convincing ? { evidenceBy: byRows ? ('rows' as const) : ('folds' as const) } : {}) };
+    const refined = REFINES[c.path];
+    const strictRefinement = (against: PairedGain, referenceLoss: number) => judge(against, referenceLoss, evidence, true, requiredFoldWins(folds));
+    const versusPrior = refined === prior ? strictRefinement(gain, priorLoss) : judge(gain, priorLoss, zFor(c.path), retreat(c.path), needFor(c.path));
+    // A refinement must also beat the path it refines when that path is a candidate but not the prior.
+    const reference = refined !== undefined && refined !== prior ? byPath.get(refined) : undefined;
+    const versusRefined = reference ? strictRefinement(pairedGain(reference.losses, c.losses, fold, folds), meanAndSe(reference.losses).mean).convincing : true;
+    const convincing = complete && versusPrior.convincing && versusRefined;
+    const blocked = complete && versusPrior.convincing && !versusRefined ? { blockedBy: refined } : {};
+    return { path: c.path, loss: mean, se, folds: perFold, gain, convincing, ...(convincing ? { evidenceBy: versusPrior.byRows ? ('rows' as const) : ('folds' as const) } : {}), ...blocked };
   });
-  const winners = summaries.filter((s) => s.convincing).sort((a, b) => a.loss - b.loss);
+  // A convincing refinement replaces the path it refines (it beat it on the strict evidence, maybe fold by fold only).
+  const convinced = summaries.filter((s) => s.convincing);
+  const winners = convinced.filter((s) => !convinced.some((r) => REFINES[r.path] === s.path)).sort((a, b) => a.loss - b.loss);
   const best = summaries.filter((s) => Number.isFinite(s.loss)).sort((a, b) => a.loss - b.loss)[0]!;
   if (winners.length > 0) {
     const w = winners[0]!;
@@ -200,7 +222,9 @@ export function decideFromFolds(candidates: readonly CandidateLosses[], fold: Ar
   const why =
     best.path === prior
       ? `the prior ${prior} has the lowest CV loss (${fmt(priorLoss)})`
-      : `${best.path} has a lower CV loss (${fmt(best.loss)} against ${fmt(priorLoss)}) but not by ${zFor(best.path)} SE in ${needFor(best.path)}/${folds} folds (gain ${fmt(best.gain!.mean)} ± ${fmt(best.gain!.se)}, won ${best.gain!.foldWins}/${folds})`;
+      : best.blockedBy !== undefined
+        ? `${best.path} has a lower CV loss (${fmt(best.loss)} against ${fmt(priorLoss)}) but does not beat ${best.blockedBy}, which it refines, by ${evidence} SE in ${requiredFoldWins(folds)}/${folds} folds`
+        : `${best.path} has a lower CV loss (${fmt(best.loss)} against ${fmt(priorLoss)}) but not by ${zFor(best.path)} SE in ${needFor(best.path)}/${folds} folds (gain ${fmt(best.gain!.mean)} ± ${fmt(best.gain!.se)}, won ${best.gain!.foldWins}/${folds})`;
   return { path: prior, prior, overridden: false, candidates: summaries, reason: `cross-validation (${folds} ${unit}, paired): keeping the prior ${prior}; ${why}` };
 }
 

@@ -59,6 +59,7 @@ export {
   DEFAULT_EVIDENCE,
   DEFAULT_SAFE_EVIDENCE,
   SAFE_PATHS,
+  REFINES,
   assignGroupFolds,
   countGroups,
   foldMeans,

@@ -42,13 +42,19 @@ function driftTargets(seed: number, x: tf.Tensor, noise: number): tf.Tensor {
 
 /** Held-out error of each path, each run on all of (x, y): the independent reference for the decision. Fits run unshuffled, as in the decisions below, so the tests are deterministic. */
 async function bruteForce(seed: number, optimizer: () => tf.Optimizer, x: tf.Tensor, y: tf.Tensor, xh: tf.Tensor, yh: tf.Tensor, epochs: number, batchSize: number) {
-  const keep = mlp(seed, optimizer), head = mlp(seed, optimizer), fit = mlp(seed, optimizer);
+  const keep = mlp(seed, optimizer), head = mlp(seed, optimizer), uncapped = mlp(seed, optimizer), fit = mlp(seed, optimizer);
   await adaptModel(head, x, y);
+  await adaptModel(uncapped, x, y, { maxDegreesOfFreedom: 1 });
   await fit.fit(x, y, { epochs, batchSize, shuffle: false, verbose: 0 });
-  const out = { keep: mse(keep, xh, yh), head: mse(head, xh, yh), fit: mse(fit, xh, yh) };
-  [keep, head, fit].forEach((m) => m.dispose());
+  const out = { keep: mse(keep, xh, yh), head: mse(head, xh, yh), 'head-uncapped': mse(uncapped, xh, yh), fit: mse(fit, xh, yh) };
+  [keep, head, uncapped, fit].forEach((m) => m.dispose());
   return out;
 }
+type Reference = Awaited<ReturnType<typeof bruteForce>>;
+const errorOf = (ref: Reference, c: AdaptationChoice) => {
+  if (!(c.path in ref)) throw new Error(`no reference for path ${c.path}`);
+  return ref[c.path as keyof Reference];
+};
 
 describe('chooseAdaptation', () => {
   beforeAll(async () => useBackend('cpu'));
@@ -65,7 +71,7 @@ describe('chooseAdaptation', () => {
     expect(choice.kind).toBe('cross-validated');
     expect(choice.prior).toBe('fit'); // 40 rows > 0.25 × 17
     const best = Math.min(ref.keep, ref.head, ref.fit);
-    expect(ref[choice.path as 'keep' | 'head' | 'fit']).toBeLessThanOrEqual(1.1 * best);
+    expect(errorOf(ref, choice)).toBeLessThanOrEqual(1.1 * best);
     model.dispose();
     tf.dispose([x, xh, y, yh]);
   });
@@ -79,9 +85,39 @@ describe('chooseAdaptation', () => {
     expect(ref.fit / ref.keep).toBeGreaterThan(1.2); // the fit overfits the noise: choosing it would fail
     const choice = await chooseAdaptation(model, x, y, { epochs: 50, batchSize: 8, shuffle: false }, { budgetSeconds: Infinity });
     expect(choice).toMatchObject({ kind: 'cross-validated', prior: 'fit', folds: 8 }); // 8 rows > 0.25 × 17: the prior is the fit
-    expect(ref[choice.path as 'keep' | 'head' | 'fit']).toBeLessThanOrEqual(1.1 * Math.min(ref.keep, ref.head, ref.fit));
+    expect(errorOf(ref, choice)).toBeLessThanOrEqual(1.1 * Math.min(ref.keep, ref.head, ref.fit));
     model.dispose();
     tf.dispose([x, xh, y, yh]);
+  });
+
+  it('the head with its df cap lifted: a candidate below 2 rows per feature, taken where the folds show the cap costing (brute force)', async () => {
+    // Noise-free targets in the span of the features, 24 rows for 17 head parameters: the cap (df ≤ 12) leaves the
+    // head far from the exact fit, and the folds can see it.
+    const x = randomTensor([24, 4], 41), xh = randomTensor([400, 4], 42);
+    const y = driftTargets(44, x, 0), yh = driftTargets(44, xh, 0);
+    const opt = () => tf.train.sgd(0.01);
+    const ref = await bruteForce(44, opt, x, y, xh, yh, 10, 8);
+    expect(ref.head / ref['head-uncapped']).toBeGreaterThan(3); // choosing the capped head would fail
+    const model = mlp(44, opt);
+    const choice = await chooseAdaptation(model, x, y, { epochs: 10, batchSize: 8, shuffle: false }, { budgetSeconds: Infinity });
+    if (choice.kind !== 'cross-validated') throw new Error(choice.reason);
+    expect(choice.candidates.map((c) => c.path)).toEqual(['keep', 'head', 'head-uncapped', 'fit']);
+    expect(choice.path).toBe('head-uncapped');
+    expect(errorOf(ref, choice)).toBeLessThanOrEqual(1.1 * Math.min(...Object.values(ref)));
+    // Applied, it is adaptModel with maxDegreesOfFreedom: 1, no more.
+    const applied = await adaptByChoice(model, x, y, { epochs: 10, batchSize: 8, shuffle: false }, { budgetSeconds: Infinity });
+    expect(applied.choice.path).toBe('head-uncapped');
+    expect(applied.report?.result?.diagnostics.regularization.degreesOfFreedom).toBeGreaterThan(12);
+    expect(mse(model, xh, yh)).toBeCloseTo(ref['head-uncapped'], 8);
+    // Not a candidate at 2 rows per feature and above, when the caller sets the cap, or for a fixed λ.
+    const x40 = randomTensor([40, 4], 45), y40 = driftTargets(44, x40, 0);
+    for (const [xs, ys, extra] of [[x40, y40, {}], [x, y, { maxDegreesOfFreedom: 0.5 }], [x, y, { regularization: 1e-3 }]] as const) {
+      const c = await chooseAdaptation(model, xs, ys, { epochs: 1, batchSize: 8 }, { budgetSeconds: Infinity, ...extra });
+      if (c.kind !== 'cross-validated') throw new Error(c.reason);
+      expect(c.candidates.map((q) => q.path)).toEqual(['keep', 'head', 'fit']);
+    }
+    model.dispose();
+    tf.dispose([x, xh, y, yh, x40, y40]);
   });
 
   it("folds 'auto': leave-one-out while the rows do not exceed the head's width (17 here), 5 folds above, explicit folds as given", async () => {
@@ -112,15 +148,15 @@ describe('chooseAdaptation', () => {
     expect(tf.memory().numTensors).toBe(tensors);
     expect(await values(model)).toEqual(before);
     if (choice.kind !== 'cross-validated') throw new Error(`expected cross-validation, got ${choice.kind}`);
-    expect(seen).toEqual(Array.from({ length: choice.folds * 3 }, (_, i) => i + 1));
-    expect(choice.candidates.map((c) => c.path)).toEqual(['keep', 'head', 'fit']);
+    expect(seen).toEqual(Array.from({ length: choice.folds * 4 }, (_, i) => i + 1));
+    expect(choice.candidates.map((c) => c.path)).toEqual(['keep', 'head', 'head-uncapped', 'fit']); // 30 rows < 2 × 17
     for (const c of choice.candidates) expect(c.folds).toHaveLength(choice.folds);
     expect(formatChoice(choice)).toMatch(/candidate +CV loss ± SE +gain over prior ± SE +wins/);
     // Applied: the same choice (same folds, unshuffled fits: deterministic), then the path on the model itself.
     const applied = await adaptByChoice(model, x, y, { epochs: 5, batchSize: 10, shuffle: false }, { budgetSeconds: Infinity });
     expect(applied.choice.path).toBe(choice.path);
-    if (applied.choice.path === 'head') {
-      await adaptModel(reference, x, y);
+    if (applied.choice.path === 'head' || applied.choice.path === 'head-uncapped') {
+      await adaptModel(reference, x, y, applied.choice.path === 'head-uncapped' ? { maxDegreesOfFreedom: 1 } : {});
       expect(await values(model)).toEqual(await values(reference));
     }
     [model, reference].forEach((m) => m.dispose());

@@ -78,7 +78,7 @@ describe('lvaCallback', () => {
     expect(d.reason).toMatch(/^prior: 64 rows > 0.25 × width 17 → fit; cross-validation \(5 folds, paired\)/);
     expect(progress).toHaveLength(c.folds * 3);
     // The recipe the folds reproduced is this fit(): 2 epochs, batch 32 (from the callback's params).
-    const kind = { keep: 'kept-pretrained', head: 'analytic', fit: 'gradient-descent', 'head-then-fit': 'warm-start' }[c.path];
+    const kind = { keep: 'kept-pretrained', head: 'analytic', 'head-uncapped': 'analytic', fit: 'gradient-descent', 'head-then-fit': 'warm-start' }[c.path];
     expect(d.kind).toBe(kind);
     expect(history.history['lva_cv_fit']![0]).toBeCloseTo(c.candidates.find((q) => q.path === 'fit')!.loss, 5);
     expect(history.history['lva_cv_head']![0]).toBeCloseTo(c.candidates.find((q) => q.path === 'head')!.loss, 5);

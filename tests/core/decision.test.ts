@@ -138,6 +138,56 @@ describe('decideFromFolds', () => {
     expect(out.candidates.filter((c) => c.convincing).map((c) => c.path).sort()).toEqual(['head', 'keep']);
   });
 
+  describe('a refinement (head-uncapped refines head)', () => {
+    // 16 leave-one-out folds as on the drift task at 16 rows: the fit is the prior.
+    const m = 16, f16 = folds(m, m);
+    const fitLoss = Array.from({ length: m }, (_, i) => 3e-3 * (1 + 0.1 * (i % 4)));
+    const headLoss = fitLoss.map((v) => v / 2);
+
+    it('beats the head it refines fold by fold (log-ratio at 2 SE, 13/16 folds): it replaces the head', () => {
+      // 50× better than the head on 14 rows, 30× worse on the two extrapolated end rows: the row-level mean is
+      // against it, the fold log-ratio (mean ≈ 3.0 against an SE ≈ 0.6) is far above 2 SE.
+      const uncapped = headLoss.map((v, i) => (i === 0 || i === m - 1 ? 30 * v : v / 50));
+      const g = pairedGain(headLoss, uncapped, f16, m);
+      expect(g.mean).toBeLessThan(2 * g.se);
+      expect(g.logRatio).toBeGreaterThan(2 * g.logRatioSe);
+      expect(g.foldWins).toBe(14);
+      const table = [{ path: 'fit' as const, losses: fitLoss }, { path: 'head' as const, losses: headLoss }, { path: 'head-uncapped' as const, losses: uncapped }];
+      const out = decideFromFolds(table, f16, m, 'fit');
+      expect(out).toMatchObject({ path: 'head-uncapped', overridden: true });
+      expect(out.candidates.filter((c) => c.convincing).map((c) => c.path).sort()).toEqual(['head', 'head-uncapped']);
+      // With the head as the prior the same strict test applies directly.
+      const fromHead = decideFromFolds(table, f16, m, 'head');
+      expect(fromHead.path).toBe('head-uncapped');
+    });
+
+    it('beats the fit but not the head by the strict evidence: the head, and the reason names the head in its way', () => {
+      // 1.5× better than the head in 10 of 16 folds, 1.05× worse in 6: far better than the fit, but 10 < 13 folds
+      // won against the head.
+      const spread = headLoss.map((v, i) => (i < 10 ? v / 1.5 : v * 1.05));
+      expect(pairedGain(headLoss, spread, f16, m).foldWins).toBe(10);
+      const table = [{ path: 'fit' as const, losses: fitLoss }, { path: 'head' as const, losses: headLoss }, { path: 'head-uncapped' as const, losses: spread }];
+      const picked = decideFromFolds(table, f16, m, 'fit');
+      expect(picked.path).toBe('head');
+      expect(picked.candidates.find((c) => c.path === 'head-uncapped')).toMatchObject({ convincing: false, blockedBy: 'head' });
+      // Alone (no head among the candidates) it is judged against the prior only: the retreat rule takes it.
+      expect(decideFromFolds([{ path: 'fit', losses: fitLoss }, { path: 'head-uncapped', losses: spread }], f16, m, 'fit').path).toBe('head-uncapped');
+      // And when it has the lowest loss but is blocked, the reason says by what.
+      const lower = headLoss.map((v, i) => (i < 11 ? v / 3 : v * 1.02));
+      const blocked = decideFromFolds([{ path: 'head', losses: headLoss }, { path: 'fit', losses: fitLoss }, { path: 'head-uncapped', losses: lower }], f16, m, 'fit');
+      expect(pairedGain(headLoss, lower, f16, m).foldWins).toBe(11);
+      expect(blocked.path).toBe('head');
+      expect(blocked.reason).toMatch(/head beats the prior fit/);
+      // Nothing convincing but the blocked refinement: the prior stands, and the reason names what blocked it.
+      const sameAsFit = decideFromFolds([{ path: 'fit', losses: fitLoss }, { path: 'head', losses: fitLoss }, { path: 'head-uncapped', losses: fitLoss.map((v, i) => (i < 10 ? v / 3 : v * 1.02)) }], f16, m, 'fit');
+      expect(sameAsFit.path).toBe('fit');
+      expect(sameAsFit.reason).toMatch(/keeping the prior fit; head-uncapped has a lower CV loss .* but does not beat head, which it refines, by 2 SE in 13\/16 folds/);
+      const keepHead = decideFromFolds([{ path: 'head', losses: headLoss }, { path: 'head-uncapped', losses: lower }], f16, m, 'head');
+      expect(keepHead.path).toBe('head');
+      expect(keepHead.reason).toMatch(/head-uncapped has a lower CV loss .* but not by 2 SE in 13\/16 folds .*won 11\/16/);
+    });
+  });
+
   it('an incomplete candidate (NaN rows) is never convincing; a missing prior is an error', () => {
     const prior = Array.from({ length: n }, () => 1);
     const fit = prior.map((v, i) => (i === 0 ? NaN : v / 10));

@@ -77,7 +77,13 @@ export interface ChooseOptions extends AdaptOptions {
    * @defaultValue `'auto'`
    */
   readonly blindPath?: 'auto' | 'prior';
-  /** Candidate paths. `'head-then-fit'` doubles the fits' cost. @defaultValue `['keep', 'head', 'fit']` */
+  /**
+   * Candidate paths. `'head-uncapped'` is the closed-form head with its degrees-of-freedom cap lifted
+   * (`maxDegreesOfFreedom: 1`); it is scored only where the cap can bind (a least-squares head with λ `'auto'`, fewer
+   * than 2 rows per feature, `maxDegreesOfFreedom` not given) and taken only when it also beats the capped head on the
+   * strict evidence. `'head-then-fit'` doubles the fits' cost.
+   * @defaultValue `['keep', 'head', 'head-uncapped', 'fit']`
+   */
   readonly candidates?: readonly AdaptationPath[];
   /** Seed of the fold assignment. @defaultValue `1` */
   readonly seed?: number;
@@ -136,7 +142,11 @@ const CHOOSE_KEYS = [
   'allowStaleSourceStatistics', 'carrySourceStatistics', 'unlabelled', 'outOfBagGuard',
   'folds', 'budgetSeconds', 'priorRowsPerFeature', 'evidence', 'safeEvidence', 'minRelativeGain', 'blindPath', 'candidates', 'seed', 'onFold', 'groups',
 ] as const;
-const PATHS: readonly AdaptationPath[] = ['keep', 'head', 'fit', 'head-then-fit'];
+const PATHS: readonly AdaptationPath[] = ['keep', 'head', 'head-uncapped', 'fit', 'head-then-fit'];
+/** The candidates when none are given; `'head-uncapped'` joins only where the head's degrees-of-freedom cap can bind. */
+const DEFAULT_CANDIDATES: readonly AdaptationPath[] = ['keep', 'head', 'head-uncapped', 'fit'];
+/** The solver options of the `'head-uncapped'` candidate (and of applying it): λ may reach every degree of freedom. */
+export const UNCAPPED_HEAD: Readonly<Pick<AdaptOptions, 'maxDegreesOfFreedom'>> = { maxDegreesOfFreedom: 1 };
 
 /** Class of every sample, when the targets are classes: a softmax/sigmoid head, or one-hot target rows. */
 async function classLabels(head: TfjsHead | undefined, y: tf.Tensor, outRank: number): Promise<Int32Array | undefined> {
@@ -226,7 +236,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
   if (!(budget >= 0)) throw new OptionError(`${fn}: budgetSeconds must be a number ≥ 0; received ${String(options.budgetSeconds)}.`, 'budgetSeconds');
   const priorRpf = options.priorRowsPerFeature ?? DEFAULT_PRIOR_ROWS_PER_FEATURE;
   if (!(priorRpf >= 0)) throw new OptionError(`${fn}: priorRowsPerFeature must be a number ≥ 0; received ${String(options.priorRowsPerFeature)}.`, 'priorRowsPerFeature');
-  const wanted = options.candidates ?? ['keep', 'head', 'fit'];
+  const wanted = options.candidates ?? DEFAULT_CANDIDATES;
   for (const p of wanted) if (!PATHS.includes(p)) throw new OptionError(`${fn}: unknown candidate '${String(p)}'; use ${PATHS.map((q) => `'${q}'`).join(', ')}.`, 'candidates');
   const folds = options.folds ?? 'auto';
   if (folds !== 'auto' && !(Number.isInteger(folds) && folds >= 2)) throw new OptionError(`${fn}: folds must be 'auto' or an integer ≥ 2; received ${String(folds)}.`, 'folds');
@@ -259,9 +269,11 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     // Which candidates exist: the head needs a supported head layer, the fit a loss and a cloneable optimizer.
     const unavailable: string[] = [];
     let head: TfjsHead | undefined;
+    let leastSquares = false;
     try {
       head = findHead(model, options.layer);
       const target = targetSpace(head, fn, options.loss);
+      leastSquares = target.space !== 'classification' || target.variant === 'logit';
       if (groups && target.space === 'classification') {
         throw groupsOnClassifierError(fn, `head "${head.name}" ends in '${target.link}'`);
       }
@@ -311,7 +323,19 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     const sparse = head !== undefined && units <= priorRpf * width;
     const counted = rows > n ? `${n} samples (${rows} rows)` : `${n} rows`;
     const base = { samples: n, rows, ...(groupCount !== undefined ? { groups: groupCount } : {}) };
-    const paths = wanted.filter((p) => (p === 'keep' ? true : p === 'head' ? head !== undefined : p === 'fit' ? newOptimizer !== undefined : head !== undefined && newOptimizer !== undefined));
+    // The uncapped head differs from the head only where the cap (df ≤ maxDegreesOfFreedom × rows, 0.5 by default) can
+    // bind, that is below 2 rows per feature, for a least-squares head whose λ the solver chooses and whose cap the
+    // caller left alone.
+    const uncappable = head !== undefined && leastSquares && rows < 2 * width && options.maxDegreesOfFreedom === undefined && (options.regularization ?? 'auto') === 'auto';
+    const paths = wanted.filter((p) =>
+      match(p)
+        .with('keep', () => true)
+        .with('head', () => head !== undefined)
+        .with('head-uncapped', () => uncappable)
+        .with('fit', () => newOptimizer !== undefined)
+        .with('head-then-fit', () => head !== undefined && newOptimizer !== undefined)
+        .exhaustive(),
+    );
     const prior: AdaptationPath = sparse ? 'head' : newOptimizer ? 'fit' : head ? 'head' : 'keep';
     const priorWhy = head ? `prior: ${counted} ${sparse ? '≤' : '>'} ${priorRpf} × width ${width} → ${prior}` : `prior: ${prior}`;
     if (!paths.includes(prior)) paths.push(prior);
@@ -330,7 +354,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     let k = folds === 'auto' && !groups && rows === n && rows <= width ? autoFolds(n, smallest, width) : kUsual;
     // The head's own 'auto' λ cross-validates over the groups of each fold's training part: it needs 3 of them.
     const innerGroupsAt = (folds: number) => (groupCount !== undefined && folds >= 2 ? groupCount - Math.ceil(groupCount / folds) : Infinity);
-    const headChoosesLambda = paths.some((p) => p === 'head' || p === 'head-then-fit') && typeof options.regularization !== 'number';
+    const headChoosesLambda = paths.some((p) => p === 'head' || p === 'head-uncapped' || p === 'head-then-fit') && typeof options.regularization !== 'number';
     const innerGroups = innerGroupsAt(k);
     const innerBlind = headChoosesLambda && innerGroups < 3;
     if (k < 2 || innerBlind) {
@@ -448,7 +472,8 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
           if (options.signal?.aborted) throw new AbortError(`${fn}: aborted during cross-validation; the model was not changed.`);
           const put = (v: ArrayLike<number>) => test.forEach((row, j) => (losses.get(path)![row] = v[j]!));
           // The head of a fold gets the groups of its training rows, so that its λ, too, is chosen over whole groups.
-          const headOn = async (): Promise<AdaptReport> => adaptModel(c, xTr, yTr, groups ? { ...headOptions, groups: train.map((row) => groups[row]!) } : headOptions);
+          const headOn = async (extra: AdaptOptions = {}): Promise<AdaptReport> =>
+            adaptModel(c, xTr, yTr, { ...headOptions, ...extra, ...(groups ? { groups: train.map((row) => groups[row]!) } : {}) });
           const fitOn = async () => {
             compileFresh();
             await c.fit(xTr, yTr, { epochs: recipe.epochs, batchSize: fitBatch, shuffle: recipe.shuffle ?? true, verbose: 0, ...(recipe.classWeight ? { classWeight: recipe.classWeight } : {}) });
@@ -456,8 +481,8 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
           c.setWeights(w0);
           await match(path)
             .with('keep', async () => put(test.map((row) => keepLosses[row]!)))
-            .with('head', async () => {
-              const r = await headOn();
+            .with('head', 'head-uncapped', async (p) => {
+              const r = await headOn(p === 'head-uncapped' ? UNCAPPED_HEAD : {});
               put(r.outcome === 'written' ? await sampleLosses(c, c, xTe, yTe, batchSize) : test.map((row) => keepLosses[row]!));
             })
             .with('fit', async () => (await fitOn(), put(await sampleLosses(c, c, xTe, yTe, batchSize))))
@@ -537,6 +562,7 @@ export async function adaptByChoice(model: tf.LayersModel, x: TensorInput, y: Te
   return match(choice.path)
     .with('keep', async (): Promise<ChoiceApplied> => ({ choice }))
     .with('head', async (): Promise<ChoiceApplied> => ({ choice, report: await adaptModel(model, x, y, adaptOptions) }))
+    .with('head-uncapped', async (): Promise<ChoiceApplied> => ({ choice, report: await adaptModel(model, x, y, { ...adaptOptions, ...UNCAPPED_HEAD }) }))
     .with('fit', async (): Promise<ChoiceApplied> => ({ choice, history: await fit() }))
     .with('head-then-fit', async (): Promise<ChoiceApplied> => {
       const report = await adaptModel(model, x, y, adaptOptions);

@@ -16,7 +16,7 @@ export {
   type ReadSourceStatistics,
   type TensorInput,
 } from './adapt.js';
-export { adaptByChoice, chooseAdaptation, formatChoice, DEFAULT_BUDGET_SECONDS, DEFAULT_PRIOR_ROWS_PER_FEATURE, type AdaptationChoice, type ChoiceApplied, type ChoiceProgress, type ChooseOptions, type FitRecipe, type MetricOrigin } from './choose.js';
+export { adaptByChoice, chooseAdaptation, formatChoice, DEFAULT_BUDGET_SECONDS, DEFAULT_PRIOR_ROWS_PER_FEATURE, UNCAPPED_HEAD, type AdaptationChoice, type ChoiceApplied, type ChoiceProgress, type ChooseOptions, type FitRecipe, type MetricOrigin } from './choose.js';
 export { decideFromFolds, type AdaptationPath, type CandidateSummary, type PairedGain } from '../../core/decision.js';
 export { AbortError, UnsupportedModelError } from './errors.js';
 export { featureModel, im2col } from './features.js';
