@@ -1,7 +1,8 @@
 /**
  * Choosing an adaptation path from paired cross-validation: the pure part (statistics and the rule), no tfjs.
  *
- * Every candidate path (keep the pretrained model, the closed-form head, the user's own fit(), head then fit) is
+ * Every candidate path (keep the pretrained model, the closed-form head, that head with its degrees-of-freedom cap
+ * lifted, the user's own fit(), head then fit) is
  * scored on the same folds, so each held-out row has one loss per candidate and the comparison between two paths is
  * a paired one: d_i = loss_prior(i) − loss_candidate(i). The rule starts from a prior path (the fixed sparsity
  * threshold's choice, which the benchmarks justify where cross-validation cannot see) and leaves it only when the
