@@ -60,6 +60,7 @@ export {
   DEFAULT_SAFE_EVIDENCE,
   SAFE_PATHS,
   REFINES,
+  MIN_REFINEMENT_FOLDS,
   assignGroupFolds,
   countGroups,
   foldMeans,

@@ -188,6 +188,24 @@ describe('decideFromFolds', () => {
     });
   });
 
+  it('a refinement needs 3 folds: on 2 (each trains on half the rows) a clear win over the head it refines is not taken', () => {
+    const k2 = folds(n, 2);
+    const head = Array.from({ length: n }, (_, i) => 1 + 0.01 * (i % 5));
+    const uncapped = head.map((v) => v / 3);
+    const fit = head.map((v) => v * 2);
+    const g = pairedGain(head, uncapped, k2, 2);
+    expect(g.mean).toBeGreaterThan(10 * g.se);
+    expect(g.foldWins).toBe(2);
+    const fromFit = decideFromFolds([{ path: 'fit', losses: fit }, { path: 'head', losses: head }, { path: 'head-uncapped', losses: uncapped }], k2, 2, 'fit');
+    expect(fromFit.path).toBe('head');
+    expect(fromFit.candidates.find((c) => c.path === 'head-uncapped')).toMatchObject({ convincing: false, blockedBy: 'head' });
+    const fromHead = decideFromFolds([{ path: 'head', losses: head }, { path: 'head-uncapped', losses: uncapped }], k2, 2, 'head');
+    expect(fromHead.path).toBe('head');
+    expect(fromHead.reason).toMatch(/head-uncapped has the lowest CV loss .*, but a refinement of head needs 3 folds or more \(each of these 2 folds trains on at most half of the rows\)/);
+    // The same table on 3 folds is taken.
+    expect(decideFromFolds([{ path: 'head', losses: head }, { path: 'head-uncapped', losses: uncapped }], folds(n, 3), 3, 'head').path).toBe('head-uncapped');
+  });
+
   it('an incomplete candidate (NaN rows) is never convincing; a missing prior is an error', () => {
     const prior = Array.from({ length: n }, () => 1);
     const fit = prior.map((v, i) => (i === 0 ? NaN : v / 10));
