@@ -109,9 +109,10 @@ describe('chooseAdaptation', () => {
     expect(applied.choice.path).toBe('head-uncapped');
     expect(applied.report?.result?.diagnostics.regularization.degreesOfFreedom).toBeGreaterThan(12);
     expect(mse(model, xh, yh)).toBeCloseTo(ref['head-uncapped'], 8);
-    // Not a candidate at 2 rows per feature and above, when the caller sets the cap, or for a fixed λ.
+    // Not a candidate at 2 rows per feature and above, when the caller sets the cap, for a fixed λ, or on 2 folds
+    // (where the rule could not take it).
     const x40 = randomTensor([40, 4], 45), y40 = driftTargets(44, x40, 0);
-    for (const [xs, ys, extra] of [[x40, y40, {}], [x, y, { maxDegreesOfFreedom: 0.5 }], [x, y, { regularization: 1e-3 }]] as const) {
+    for (const [xs, ys, extra] of [[x40, y40, {}], [x, y, { maxDegreesOfFreedom: 0.5 }], [x, y, { regularization: 1e-3 }], [x, y, { folds: 2 }]] as const) {
       const c = await chooseAdaptation(model, xs, ys, { epochs: 1, batchSize: 8 }, { budgetSeconds: Infinity, ...extra });
       if (c.kind !== 'cross-validated') throw new Error(c.reason);
       expect(c.candidates.map((q) => q.path)).toEqual(['keep', 'head', 'fit']);

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
-import { assignFolds, assignGroupFolds, autoFolds, countGroups, decideFromFolds, DEFAULT_EVIDENCE, foldsWithinBudget, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
+import { assignFolds, assignGroupFolds, autoFolds, countGroups, decideFromFolds, DEFAULT_EVIDENCE, foldsWithinBudget, MIN_REFINEMENT_FOLDS, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
 import { describeValue, isLvaError, OptionError, ShapeError } from '../../core/errors.js';
 import { checkSampleGroups, groupsOnClassifierError, rejectUnknownOptions } from '../../core/options.js';
 import { mulberry32 } from '../../core/random.js';
@@ -81,7 +81,7 @@ export interface ChooseOptions extends AdaptOptions {
    * Candidate paths. `'head-uncapped'` is the closed-form head with its degrees-of-freedom cap lifted
    * (`maxDegreesOfFreedom: 1`); it is scored only where the cap can bind (a least-squares head with λ `'auto'`, fewer
    * than 2 rows per feature, `maxDegreesOfFreedom` not given) and taken only when it also beats the capped head on the
-   * strict evidence. `'head-then-fit'` doubles the fits' cost.
+   * strict evidence, on 3 folds or more. `'head-then-fit'` doubles the fits' cost.
    * @defaultValue `['keep', 'head', 'head-uncapped', 'fit']`
    */
   readonly candidates?: readonly AdaptationPath[];
@@ -439,6 +439,8 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
       };
     }
 
+    // A refinement cannot be taken on fewer than MIN_REFINEMENT_FOLDS folds (the rule's own condition): not scored.
+    if (k < MIN_REFINEMENT_FOLDS && paths.includes('head-uncapped')) paths.splice(paths.indexOf('head-uncapped'), 1);
     const fold = groups ? assignGroupFolds(groups, k, mulberry32(seed ?? 1)) : assignFolds(n, k, mulberry32(seed ?? 1), labels);
     // A clone for scoring even when no fit is cross-validated (its compiled loss scores every candidate).
     if (!clone) clone = await structuralClone(model);
