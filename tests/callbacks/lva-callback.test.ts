@@ -111,6 +111,30 @@ describe('lvaCallback', () => {
     tf.dispose([w2, b2, x, xh, y, yh]);
   });
 
+  it("the same drift on 24 rows (< 2 per head feature): the head with its df cap lifted, applied as adaptModel's", async () => {
+    const model = mlp(70), other = mlp(70), reference = mlp(70), capped = mlp(70);
+    model.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
+    const [w, b] = other.getLayer('head').getWeights();
+    const w2 = tf.tidy(() => tf.add(w!, randomTensor(w!.shape, 71, 0.8))), b2 = tf.add(b!, tf.scalar(0.5));
+    other.getLayer('head').setWeights([w2, b2]);
+    const x = randomTensor([24, 4], 74), xh = randomTensor([300, 4], 73);
+    const y = other.predict(x) as tf.Tensor, yh = other.predict(xh) as tf.Tensor;
+    const err = (m: tf.LayersModel) => tf.tidy(() => tf.mean(tf.square(tf.sub(m.predict(xh) as tf.Tensor, yh))).dataSync()[0]!);
+    const cb = lvaCallback({ budgetSeconds: Infinity, x, y, fit: { shuffle: false } });
+    const history = await model.fit(x, y, { epochs: 10, batchSize: 8, shuffle: false, callbacks: [cb], verbose: 0 });
+    expect(cb.decision?.kind).toBe('analytic');
+    expect(cb.decision?.choice).toMatchObject({ kind: 'cross-validated', path: 'head-uncapped' });
+    expect(history.epoch).toEqual([0]);
+    expect(Number.isFinite(history.history['lva_cv_head_uncapped']![0])).toBe(true);
+    // Applied exactly as adaptModel with maxDegreesOfFreedom: 1, and better on held-out rows than the capped head.
+    await adaptModel(reference, x, y, { maxDegreesOfFreedom: 1 });
+    await adaptModel(capped, x, y);
+    expect(await values(model)).toEqual(await values(reference));
+    expect(err(model)).toBeLessThan(err(capped) / 3);
+    [model, other, reference, capped].forEach((m) => m.dispose());
+    tf.dispose([w2, b2, x, xh, y, yh]);
+  });
+
   it('verbose prints the cross-validation table; budgetSeconds: 0 skips the folds and the prior decides', async () => {
     const x = randomTensor([40, 4], 74), y = randomTensor([40, 2], 75);
     const log = jest.spyOn(console, 'log').mockImplementation(() => {});
