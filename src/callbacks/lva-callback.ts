@@ -6,7 +6,7 @@ import { adaptModel, adaptModelFromDataset, asTensor, type AdaptOptions, type Ad
 import { AbortError } from '../adapters/tfjs/errors.js';
 import { findHead } from '../adapters/tfjs/head.js';
 import { chooseAdaptation, formatChoice, UNCAPPED_HEAD, type AdaptationChoice, type ChoiceProgress, type FitRecipe } from '../adapters/tfjs/choose.js';
-import type { AdaptationPath } from '../core/decision.js';
+import { HEAD_PATHS, type AdaptationPath } from '../core/decision.js';
 import { featureModel } from '../adapters/tfjs/features.js';
 
 /**
@@ -230,7 +230,7 @@ export class LvaCallback extends tf.Callback {
       }
     };
     // The head before the choice is applied, so that a veto can restore it.
-    const undo = choice.path === 'head' || choice.path === 'head-uncapped' || choice.path === 'head-then-fit' ? findHead(model, adaptOptions.layer).layer.getWeights().map((w) => w.clone()) : [];
+    const undo = HEAD_PATHS.includes(choice.path) ? findHead(model, adaptOptions.layer).layer.getWeights().map((w) => w.clone()) : [];
     try {
       decision = await match(choice.path)
         .with('keep', async (): Promise<Decision> => ({ kind: 'kept-pretrained', reason: choice.reason, choice }))

@@ -61,6 +61,9 @@ export const REFINES: Readonly<Partial<Record<AdaptationPath, AdaptationPath>>> 
  */
 export const MIN_REFINEMENT_FOLDS = 3;
 
+/** Paths that write the closed-form head into the model (so the head's λ is chosen, and a veto must restore it). */
+export const HEAD_PATHS: readonly AdaptationPath[] = ['head', 'head-uncapped', 'head-then-fit'];
+
 /**
  * Standard errors the paired gain must clear. 2 from the issue's simulation (1 SE switched to a noisy fit on Exp 1
  * at n = 4/16 and lost 0.3 of the unadapted error) and from bench/results/decision.md.
@@ -193,6 +196,12 @@ export function decideFromFolds(candidates: readonly CandidateLosses[], fold: Ar
     const byFolds = logRatioCounts && folds >= 3 && gain.logRatio > z * gain.logRatioSe && gain.logRatio > -Math.log1p(-Math.min(minGain, 0.999));
     return { byRows, convincing: folds >= 2 && (byRows || byFolds) && gain.foldWins >= wins };
   };
+  // Two folds each train on half the rows, where a lifted guard is tested in another regime than the final fit's
+  // (the df cap binds far harder on half the rows), and two won folds are weak evidence: a refinement needs ≥ 3.
+  const strictRefinement = (against: PairedGain, referenceLoss: number) => {
+    const j = judge(against, referenceLoss, evidence, true, requiredFoldWins(folds));
+    return { byRows: j.byRows, convincing: j.convincing && folds >= MIN_REFINEMENT_FOLDS };
+  };
   const byPath = new Map(candidates.map((c) => [c.path, c]));
   const summaries: CandidateSummary[] = candidates.map((c) => {
     const { mean, se } = meanAndSe(c.losses);
@@ -204,12 +213,6 @@ export function decideFromFolds(candidates: readonly CandidateLosses[], fold: Ar
     // log-ratio may clear it instead (≥ 3 folds), so that one wild row of a fit cannot hide a 100× better head. A move
     // to a fit needs the row-level evidence (on Exp 1 the log-ratio alone sent a 16-point draw to a harmful fit).
     const refined = REFINES[c.path];
-    // Two folds each train on half the rows, where a lifted guard is tested in another regime than the final fit's
-    // (the df cap binds far harder on half the rows), and two won folds are weak evidence: a refinement needs ≥ 3.
-    const strictRefinement = (against: PairedGain, referenceLoss: number) => {
-      const j = judge(against, referenceLoss, evidence, true, requiredFoldWins(folds));
-      return { byRows: j.byRows, convincing: j.convincing && folds >= MIN_REFINEMENT_FOLDS };
-    };
     const versusPrior = refined === prior ? strictRefinement(gain, priorLoss) : judge(gain, priorLoss, zFor(c.path), retreat(c.path), needFor(c.path));
     // A refinement must also beat the path it refines when that path is a candidate but not the prior.
     const reference = refined !== undefined && refined !== prior ? byPath.get(refined) : undefined;

@@ -61,6 +61,7 @@ export {
   SAFE_PATHS,
   REFINES,
   MIN_REFINEMENT_FOLDS,
+  HEAD_PATHS,
   assignGroupFolds,
   countGroups,
   foldMeans,

@@ -21,6 +21,23 @@ function mlp(seed: number, activation: 'linear' | 'softmax' = 'linear'): tf.Laye
 
 const values = async (m: tf.LayersModel) => (await weightValues(m)).map((w) => Array.from(w));
 
+/**
+ * A drift the head absorbs: targets of the pretrained network (mlp(70)) with another head, on `rows` inputs (seed
+ * `xSeed`) and 300 held-out ones; `err` is a model's held-out MSE. The caller disposes `tensors`.
+ */
+function headDrift(rows: number, xSeed: number) {
+  const other = mlp(70);
+  const [w, b] = other.getLayer('head').getWeights();
+  const w2 = tf.tidy(() => tf.add(w!, randomTensor(w!.shape, 71, 0.8))), b2 = tf.add(b!, tf.scalar(0.5));
+  other.getLayer('head').setWeights([w2, b2]);
+  const x = randomTensor([rows, 4], xSeed), xh = randomTensor([300, 4], 73);
+  const y = other.predict(x) as tf.Tensor, yh = other.predict(xh) as tf.Tensor;
+  other.dispose();
+  tf.dispose([w2, b2]);
+  const err = (m: tf.LayersModel) => tf.tidy(() => tf.mean(tf.square(tf.sub(m.predict(xh) as tf.Tensor, yh))).dataSync()[0]!);
+  return { x, y, err, tensors: [x, xh, y, yh] };
+}
+
 describe('lvaCallback', () => {
   beforeAll(async () => useBackend('cpu'));
 
@@ -90,14 +107,9 @@ describe('lvaCallback', () => {
 
   it('a drift the head absorbs: the callback takes the closed form although the data is above the threshold', async () => {
     // Targets in the span of the pretrained features (the same network with another head); the fit is slow SGD.
-    const model = mlp(70), other = mlp(70);
+    const model = mlp(70);
     model.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
-    const [w, b] = other.getLayer('head').getWeights();
-    const w2 = tf.tidy(() => tf.add(w!, randomTensor(w!.shape, 71, 0.8))), b2 = tf.add(b!, tf.scalar(0.5));
-    other.getLayer('head').setWeights([w2, b2]);
-    const x = randomTensor([48, 4], 72), xh = randomTensor([300, 4], 73);
-    const y = other.predict(x) as tf.Tensor, yh = other.predict(xh) as tf.Tensor;
-    const err = (m: tf.LayersModel) => tf.tidy(() => tf.mean(tf.square(tf.sub(m.predict(xh) as tf.Tensor, yh))).dataSync()[0]!);
+    const { x, y, err, tensors } = headDrift(48, 72);
     const cb = lvaCallback({ budgetSeconds: Infinity, x, y, fit: { shuffle: false } });
     await model.fit(x, y, { epochs: 10, batchSize: 8, shuffle: false, callbacks: [cb], verbose: 0 });
     // Independent reference: the user's fit alone, on all rows, scored on the same held-out rows.
@@ -107,19 +119,14 @@ describe('lvaCallback', () => {
     expect(cb.decision?.kind).toBe('analytic');
     expect(cb.decision?.choice).toMatchObject({ kind: 'cross-validated', prior: 'fit', path: 'head', overridden: true });
     expect(err(model)).toBeLessThan(err(plain) / 3);
-    [model, other, plain].forEach((m) => m.dispose());
-    tf.dispose([w2, b2, x, xh, y, yh]);
+    [model, plain].forEach((m) => m.dispose());
+    tf.dispose(tensors);
   });
 
   it("the same drift on 24 rows (< 2 per head feature): the head with its df cap lifted, applied as adaptModel's", async () => {
-    const model = mlp(70), other = mlp(70), reference = mlp(70), capped = mlp(70);
+    const model = mlp(70), reference = mlp(70), capped = mlp(70);
     model.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
-    const [w, b] = other.getLayer('head').getWeights();
-    const w2 = tf.tidy(() => tf.add(w!, randomTensor(w!.shape, 71, 0.8))), b2 = tf.add(b!, tf.scalar(0.5));
-    other.getLayer('head').setWeights([w2, b2]);
-    const x = randomTensor([24, 4], 74), xh = randomTensor([300, 4], 73);
-    const y = other.predict(x) as tf.Tensor, yh = other.predict(xh) as tf.Tensor;
-    const err = (m: tf.LayersModel) => tf.tidy(() => tf.mean(tf.square(tf.sub(m.predict(xh) as tf.Tensor, yh))).dataSync()[0]!);
+    const { x, y, err, tensors } = headDrift(24, 74);
     const cb = lvaCallback({ budgetSeconds: Infinity, x, y, fit: { shuffle: false } });
     const history = await model.fit(x, y, { epochs: 10, batchSize: 8, shuffle: false, callbacks: [cb], verbose: 0 });
     expect(cb.decision?.kind).toBe('analytic');
@@ -131,8 +138,8 @@ describe('lvaCallback', () => {
     await adaptModel(capped, x, y);
     expect(await values(model)).toEqual(await values(reference));
     expect(err(model)).toBeLessThan(err(capped) / 3);
-    [model, other, reference, capped].forEach((m) => m.dispose());
-    tf.dispose([w2, b2, x, xh, y, yh]);
+    [model, reference, capped].forEach((m) => m.dispose());
+    tf.dispose(tensors);
   });
 
   it('verbose prints the cross-validation table; budgetSeconds: 0 skips the folds and the prior decides', async () => {

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { match } from 'ts-pattern';
-import { assignFolds, assignGroupFolds, autoFolds, countGroups, decideFromFolds, DEFAULT_EVIDENCE, foldsWithinBudget, MIN_REFINEMENT_FOLDS, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
+import { assignFolds, assignGroupFolds, autoFolds, countGroups, decideFromFolds, DEFAULT_EVIDENCE, foldsWithinBudget, HEAD_PATHS, MIN_REFINEMENT_FOLDS, type AdaptationPath, type CandidateLosses, type CandidateSummary } from '../../core/decision.js';
 import { describeValue, isLvaError, OptionError, ShapeError } from '../../core/errors.js';
 import { checkSampleGroups, groupsOnClassifierError, rejectUnknownOptions } from '../../core/options.js';
 import { mulberry32 } from '../../core/random.js';
@@ -354,7 +354,7 @@ export async function chooseAdaptation(model: tf.LayersModel, x: TensorInput, y:
     let k = folds === 'auto' && !groups && rows === n && rows <= width ? autoFolds(n, smallest, width) : kUsual;
     // The head's own 'auto' λ cross-validates over the groups of each fold's training part: it needs 3 of them.
     const innerGroupsAt = (folds: number) => (groupCount !== undefined && folds >= 2 ? groupCount - Math.ceil(groupCount / folds) : Infinity);
-    const headChoosesLambda = paths.some((p) => p === 'head' || p === 'head-uncapped' || p === 'head-then-fit') && typeof options.regularization !== 'number';
+    const headChoosesLambda = paths.some((p) => HEAD_PATHS.includes(p)) && typeof options.regularization !== 'number';
     const innerGroups = innerGroupsAt(k);
     const innerBlind = headChoosesLambda && innerGroups < 3;
     if (k < 2 || innerBlind) {
